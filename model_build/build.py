@@ -1,0 +1,324 @@
+"""Upsert, run and clean up the build pipeline in the automation account (the I/O layer).
+
+Pure decisions live in `plan.py` and `layout.py`; the definition comes from `pipeline.py`. Clients,
+the clock and sleep are passed in, so every poll and every failure path is testable without waiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+
+from model_build import data
+from model_build.layout import MAIN_BRANCHES, BucketLayout, pipeline_name, sha256_of_files
+from model_build.plan import TERMINAL_STATUSES, UpsertPlan, first_failed_step, plan_upsert
+from mlops.aws import error_code, error_message
+from mlops.config import Config
+from mlops.errors import AwsError, BuildError, PipelineExecutionFailed
+
+STEPS_DIR = Path(__file__).resolve().parent / "steps"
+# Which files each step's code bundle holds. inference.py travels with train.py into the model.
+CODE_BUNDLES: dict[str, tuple[str, ...]] = {
+    "preprocess": ("preprocess.py",),
+    "train": ("train.py", "inference.py"),
+    "evaluate": ("evaluate.py",),
+}
+
+
+@dataclass(frozen=True)
+class Upload:
+    key: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class RenderedBuild:
+    pipeline_name: str
+    definition: str
+    role_arn: str
+    code_uris: dict[str, str]
+    input_data_uri: str
+    input_sha256: str
+    uploads: tuple[Upload, ...] = field(repr=False)
+
+    @property
+    def definition_sha256(self) -> str:
+        return hashlib.sha256(self.definition.encode()).hexdigest()
+
+
+def render(config: Config, branch: str) -> RenderedBuild:
+    """Render the definition and the content-addressed objects it refers to. No AWS call."""
+    from model_build import pipeline  # the only module that imports the SageMaker SDK
+
+    layout = BucketLayout(config.build.artifact_bucket, config.project.name)
+    uploads: list[Upload] = []
+    code_uris: dict[str, str] = {}
+    for bundle, files in CODE_BUNDLES.items():
+        paths = [STEPS_DIR / f for f in files]
+        digest = sha256_of_files(paths)
+        for path in paths:
+            uploads.append(Upload(layout.code_key(digest, path.name), path.read_bytes()))
+        code_uris[bundle] = layout.uri(layout.code_key(digest, ""))
+    dataset = data.dataset_csv_bytes()
+    data_sha = hashlib.sha256(dataset).hexdigest()
+    data_key = layout.data_key(data_sha, data.DATASET_FILE_NAME)
+    uploads.append(Upload(data_key, dataset))
+    input_uri = layout.uri(layout.data_key(data_sha, ""))
+    name = pipeline_name(config.build.pipeline_name, branch)
+    definition = pipeline.render_definition(
+        config,
+        pipeline_name=name,
+        code_uris=code_uris,
+        input_data_uri=input_uri,
+        output_prefix_uri=layout.uri(layout.branch_prefix(branch)).rstrip("/"),
+    )
+    return RenderedBuild(
+        pipeline_name=name,
+        definition=definition,
+        role_arn=config.execution_role_arn(),
+        code_uris=code_uris,
+        input_data_uri=input_uri,
+        input_sha256=data_sha,
+        uploads=tuple(uploads),
+    )
+
+
+def _tags(config: Config, branch: str) -> list[dict[str, str]]:
+    return [
+        {"Key": "mlops:project", "Value": config.project.name},
+        {"Key": "mlops:branch", "Value": branch[:256]},
+        {"Key": "mlops:managed-by", "Value": "mlops-cli"},
+    ]
+
+
+def _object_exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise AwsError(
+            f"could not check s3://{bucket}/{key}: {error_message(exc)}",
+            hint="check that the build role may s3:GetObject on the artifact bucket",
+        ) from exc
+    return True
+
+
+def ensure_uploaded(s3: Any, config: Config, uploads: tuple[Upload, ...]) -> list[str]:
+    """Put each content-addressed object that is not there yet; return the keys written."""
+    bucket = config.build.artifact_bucket
+    written = []
+    for upload in uploads:
+        if _object_exists(s3, bucket, upload.key):
+            continue
+        extra: dict[str, str] = {}
+        if config.build.kms_key_id:
+            extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": config.build.kms_key_id}
+        try:
+            s3.put_object(Bucket=bucket, Key=upload.key, Body=upload.body, **extra)
+        except botocore.exceptions.ClientError as exc:
+            raise AwsError(
+                f"could not upload s3://{bucket}/{upload.key}: {error_message(exc)}",
+                hint="check the artifact bucket exists (infra/) and the build role may write to it and use its key",
+            ) from exc
+        written.append(upload.key)
+    return written
+
+
+def live_pipeline(sm: Any, name: str) -> tuple[str | None, str | None]:
+    try:
+        described = sm.describe_pipeline(PipelineName=name)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "ResourceNotFound":
+            return None, None
+        raise AwsError(f"could not describe pipeline {name}: {error_message(exc)}") from exc
+    return described.get("PipelineDefinition"), described.get("RoleArn")
+
+
+def upsert(
+    sm: Any, s3: Any, config: Config, rendered: RenderedBuild, branch: str, *, dry_run: bool = False
+) -> UpsertPlan:
+    live_definition, live_role = live_pipeline(sm, rendered.pipeline_name)
+    plan = plan_upsert(rendered.pipeline_name, rendered.definition, rendered.role_arn, live_definition, live_role)
+    if dry_run or plan.action == "unchanged":
+        return plan
+    ensure_uploaded(s3, config, rendered.uploads)
+    common = {
+        "PipelineName": rendered.pipeline_name,
+        "PipelineDefinition": rendered.definition,
+        "RoleArn": rendered.role_arn,
+        "PipelineDescription": f"{config.project.name} model build ({branch}), managed by mlops",
+    }
+    try:
+        if plan.action == "create":
+            sm.create_pipeline(
+                **common,
+                PipelineDisplayName=rendered.pipeline_name,
+                Tags=_tags(config, branch),
+                ClientRequestToken=rendered.definition_sha256[:64],
+            )
+        else:
+            sm.update_pipeline(**common)
+    except botocore.exceptions.ClientError as exc:
+        raise BuildError(
+            f"{plan.action} of pipeline {rendered.pipeline_name} failed: {error_message(exc)}",
+            hint="run `mlops build upsert --dry-run` to see the definition, and check the build role's permissions",
+        ) from exc
+    return plan
+
+
+@dataclass(frozen=True)
+class Execution:
+    arn: str
+    build_id: str
+    manifest_uri: str
+
+
+def start(
+    sm: Any,
+    s3: Any,
+    config: Config,
+    rendered: RenderedBuild,
+    *,
+    branch: str,
+    commit: str,
+    build_id: str,
+) -> Execution:
+    """Start an execution for this commit; idempotent per build id (ClientRequestToken)."""
+    if live_pipeline(sm, rendered.pipeline_name)[0] is None:
+        raise BuildError(
+            f"pipeline {rendered.pipeline_name} does not exist",
+            hint="run `mlops build upsert` first (the build pipeline does both on main)",
+        )
+    ensure_uploaded(s3, config, rendered.uploads)
+    layout = BucketLayout(config.build.artifact_bucket, config.project.name)
+    parameters = {"GitCommit": commit, "BuildId": build_id, "InputDataUrl": rendered.input_data_uri}
+    try:
+        response = sm.start_pipeline_execution(
+            PipelineName=rendered.pipeline_name,
+            PipelineExecutionDisplayName=build_id,
+            PipelineExecutionDescription=f"commit {commit} on {branch}",
+            PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
+            ClientRequestToken=hashlib.sha256(f"{rendered.pipeline_name}/{build_id}".encode()).hexdigest()[:64],
+        )
+    except botocore.exceptions.ClientError as exc:
+        raise BuildError(f"could not start pipeline {rendered.pipeline_name}: {error_message(exc)}") from exc
+    arn = response["PipelineExecutionArn"]
+    manifest = {
+        "pipeline_name": rendered.pipeline_name,
+        "pipeline_execution_arn": arn,
+        "definition_sha256": rendered.definition_sha256,
+        "build_id": build_id,
+        "git_commit": commit,
+        "branch": branch,
+        "input": {"uri": rendered.input_data_uri, "sha256": rendered.input_sha256},
+        "code": rendered.code_uris,
+        "outputs_prefix": layout.uri(layout.run_prefix(branch, build_id)),
+    }
+    key = layout.manifest_key(branch, build_id)
+    ensure_uploaded(s3, config, (Upload(key, json.dumps(manifest, indent=2, sort_keys=True).encode()),))
+    return Execution(arn=arn, build_id=build_id, manifest_uri=layout.uri(key))
+
+
+def wait(
+    sm: Any,
+    execution_arn: str,
+    *,
+    timeout_seconds: float,
+    poll_seconds: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> str:
+    """Poll until the execution ends or the bound passes; raise on Failed/Stopped/timeout."""
+    deadline = clock() + timeout_seconds
+    last = None
+    while True:
+        status = sm.describe_pipeline_execution(PipelineExecutionArn=execution_arn)["PipelineExecutionStatus"]
+        if status != last:
+            progress(f"execution {execution_arn.rsplit('/', 1)[-1]}: {status}")
+            last = status
+        if status == "Succeeded":
+            return status
+        if status in TERMINAL_STATUSES:
+            raise _explain_failure(sm, execution_arn, status)
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise BuildError(
+                f"execution {execution_arn} is still {status} after {timeout_seconds:.0f}s",
+                hint="it keeps running in SageMaker: follow it in Studio or with "
+                f"`aws sagemaker describe-pipeline-execution --pipeline-execution-arn {execution_arn}`, "
+                "or raise build.wait_timeout_seconds",
+            )
+        sleep(min(poll_seconds, remaining))
+
+
+def _explain_failure(sm: Any, execution_arn: str, status: str) -> PipelineExecutionFailed:
+    try:
+        steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=execution_arn, SortOrder="Ascending")[
+            "PipelineExecutionSteps"
+        ]
+    except botocore.exceptions.ClientError as exc:
+        return PipelineExecutionFailed(
+            f"execution {execution_arn} ended {status}; its steps could not be listed ({error_message(exc)})",
+            hint="open the execution in SageMaker Studio to see which step failed",
+        )
+    culprit = first_failed_step(steps)
+    described = sm.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+    if culprit is None:
+        reason = described.get("FailureReason") or "no step reported a failure"
+        return PipelineExecutionFailed(f"execution {execution_arn} ended {status}: {reason}")
+    return PipelineExecutionFailed(
+        f"execution ended {status}: step {culprit.name} {culprit.status}: {culprit.failure_reason or 'no reason given'}",
+        hint=f"see the step's job logs in CloudWatch; execution {execution_arn}",
+    )
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    pipeline_deleted: bool
+    objects_deleted: int
+
+
+def cleanup(sm: Any, s3: Any, config: Config, branch: str, *, dry_run: bool = False) -> CleanupResult:
+    """Delete a merged branch's pipeline and every object version under its prefix."""
+    if branch in MAIN_BRANCHES:
+        raise BuildError(
+            f"refusing to clean up {branch!r}: it is the main line, whose runs are the audit trail",
+            hint="pass the merged feature branch, e.g. --branch feature/x",
+        )
+    name = pipeline_name(config.build.pipeline_name, branch)
+    layout = BucketLayout(config.build.artifact_bucket, config.project.name)
+    prefix = layout.branch_prefix(branch)
+    exists = live_pipeline(sm, name)[0] is not None
+    versions: list[dict[str, str]] = []
+    paginator = s3.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=config.build.artifact_bucket, Prefix=prefix):
+        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            versions.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
+    if dry_run:
+        return CleanupResult(pipeline_deleted=exists, objects_deleted=len(versions))
+    if exists:
+        try:
+            sm.delete_pipeline(PipelineName=name, ClientRequestToken=hashlib.sha256(name.encode()).hexdigest()[:64])
+        except botocore.exceptions.ClientError as exc:
+            raise BuildError(f"could not delete pipeline {name}: {error_message(exc)}") from exc
+    for start_at in range(0, len(versions), 1000):
+        batch = versions[start_at : start_at + 1000]
+        response = s3.delete_objects(Bucket=config.build.artifact_bucket, Delete={"Objects": batch, "Quiet": True})
+        errors = response.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise AwsError(
+                f"{len(errors)} object(s) under s3://{config.build.artifact_bucket}/{prefix} could not be deleted, "
+                f"e.g. {first.get('Key')}: {first.get('Code')} {first.get('Message')}",
+                hint="re-run the cleanup; check the role may s3:DeleteObjectVersion",
+            )
+    return CleanupResult(pipeline_deleted=exists, objects_deleted=len(versions))

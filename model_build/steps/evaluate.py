@@ -1,0 +1,194 @@
+"""Evaluate step: score the test split through the packaged model's own serving code.
+
+The model artifact (`model.tar.gz`) is unpacked and its `code/inference.py` handlers are driven
+exactly as an endpoint drives them (CSV payload in, probabilities out), so the metrics describe
+what will be served, preprocessing included.
+
+Writes to the `evaluation` output:
+  evaluation.json       SageMaker model-quality metrics (binary_classification_metrics)
+  roc.png, confusion_matrix.png, report.md
+Runs in the XGBoost framework image (numpy, pandas, scikit-learn, xgboost). matplotlib is used for
+the plots when the image has it; without it the report says so and the metrics are unaffected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+
+DECISION_THRESHOLD = 0.5
+
+
+class EvaluateError(Exception):
+    pass
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", default="/opt/ml/processing/model")
+    parser.add_argument("--test-dir", default="/opt/ml/processing/test")
+    parser.add_argument("--output-dir", default="/opt/ml/processing/evaluation")
+    parser.add_argument("--label-column", default="label")
+    return parser.parse_args(argv)
+
+
+def unpack_model(model_dir: Path, into: Path) -> Path:
+    tarballs = sorted(model_dir.glob("*.tar.gz"))
+    if len(tarballs) != 1:
+        raise EvaluateError(f"expected one model .tar.gz in {model_dir}, found {[t.name for t in tarballs]}")
+    with tarfile.open(tarballs[0]) as archive:
+        archive.extractall(into, filter="data")
+    return into
+
+
+def load_handlers(unpacked: Path) -> ModuleType:
+    script = unpacked / "code" / "inference.py"
+    if not script.exists():
+        raise EvaluateError(f"expected the serving code at code/inference.py in the model artifact, not found in {unpacked}")
+    spec = importlib.util.spec_from_file_location("packaged_inference", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def score(handlers: ModuleType, unpacked: Path, features: pd.DataFrame) -> np.ndarray:
+    model = handlers.model_fn(str(unpacked))
+    if list(features.columns) != model.feature_names:
+        raise EvaluateError("the test split's feature columns differ from the ones the model was trained on")
+    payload = features.to_csv(header=False, index=False)
+    parsed = handlers.input_fn(payload, "text/csv", model)
+    body, _ = handlers.output_fn(handlers.predict_fn(parsed, model), "application/json")
+    return np.asarray([p["probability"] for p in json.loads(body)["predictions"]])
+
+
+def metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
+    predicted = (probabilities >= DECISION_THRESHOLD).astype(int)
+    fpr, tpr, _ = roc_curve(y_true, probabilities)
+    matrix = confusion_matrix(y_true, predicted, labels=[0, 1])
+
+    def value(v: float) -> dict:
+        return {"value": float(v), "standard_deviation": "NaN"}
+
+    return {
+        "binary_classification_metrics": {
+            "auc": value(roc_auc_score(y_true, probabilities)),
+            "f1": value(f1_score(y_true, predicted, zero_division=0)),
+            "precision": value(precision_score(y_true, predicted, zero_division=0)),
+            "recall": value(recall_score(y_true, predicted, zero_division=0)),
+            "accuracy": value(accuracy_score(y_true, predicted)),
+            "confusion_matrix": {
+                str(actual): {str(pred): int(matrix[actual][pred]) for pred in (0, 1)} for actual in (0, 1)
+            },
+            "receiver_operating_characteristic_curve": {
+                "false_positive_rates": [float(x) for x in fpr],
+                "true_positive_rates": [float(x) for x in tpr],
+            },
+        },
+        "test_rows": int(len(y_true)),
+        "decision_threshold": DECISION_THRESHOLD,
+    }
+
+
+def plots(report: dict, out: Path) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    m = report["binary_classification_metrics"]
+    roc = m["receiver_operating_characteristic_curve"]
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    ax.plot(roc["false_positive_rates"], roc["true_positive_rates"], label=f"AUC {m['auc']['value']:.3f}")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test split)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "roc.png")
+    plt.close(fig)
+    cm = m["confusion_matrix"]
+    grid = np.array([[cm["0"]["0"], cm["0"]["1"]], [cm["1"]["0"], cm["1"]["1"]]])
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    ax.imshow(grid, cmap="Blues")
+    for (i, j), count in np.ndenumerate(grid):
+        ax.text(j, i, str(count), ha="center", va="center")
+    ax.set(xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual", title="Confusion matrix")
+    fig.tight_layout()
+    fig.savefig(out / "confusion_matrix.png")
+    plt.close(fig)
+    return ["roc.png", "confusion_matrix.png"]
+
+
+def markdown(report: dict, images: list[str]) -> str:
+    m = report["binary_classification_metrics"]
+    lines = [
+        "# Model evaluation (test split)",
+        "",
+        f"{report['test_rows']} rows, decision threshold {report['decision_threshold']}.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {name} | {m[name]['value']:.4f} |" for name in ("auc", "f1", "precision", "recall", "accuracy")),
+        "",
+    ]
+    if images:
+        lines += [f"![{name}]({name})" for name in images]
+    else:
+        lines.append("Plots not rendered: matplotlib is not installed in this image.")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> dict:
+    test_files = sorted(Path(args.test_dir).glob("*.csv"))
+    if len(test_files) != 1:
+        raise EvaluateError(f"expected one test CSV in {args.test_dir}, found {[f.name for f in test_files]}")
+    test = pd.read_csv(test_files[0])
+    if args.label_column not in test.columns:
+        raise EvaluateError(f"expected a label column {args.label_column!r} in the test split")
+    y_true = test[args.label_column].to_numpy(dtype=int)
+    features = test.drop(columns=[args.label_column])
+    with tempfile.TemporaryDirectory() as tmp:
+        unpacked = unpack_model(Path(args.model_dir), Path(tmp))
+        probabilities = score(load_handlers(unpacked), unpacked, features)
+    report = metrics(y_true, probabilities)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(json.dumps(report, indent=2))
+    images = plots(report, out)
+    (out / "report.md").write_text(markdown(report, images))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        report = run(parse_args(argv))
+    except EvaluateError as exc:
+        print(f"evaluate failed: {exc}", file=sys.stderr)
+        return 1
+    m = report["binary_classification_metrics"]
+    print("evaluate: " + " ".join(f"{k}={m[k]['value']:.4f}" for k in ("auc", "f1", "precision", "recall", "accuracy")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

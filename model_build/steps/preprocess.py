@@ -1,0 +1,185 @@
+"""Preprocess step: split the raw data, fit the transforms on train only, write every channel.
+
+Runs inside SageMaker's scikit-learn processing container, so it imports only numpy, pandas and
+scikit-learn, and nothing from this repository. Paths default to the processing container's
+contract (`/opt/ml/processing/...`) and can be pointed elsewhere with arguments.
+
+Outputs (each a ProcessingOutput of the pipeline):
+  train/train.csv            label first, no header, transformed features   (XGBoost's CSV layout)
+  validation/validation.csv  same layout, for early stopping
+  test/test.csv              raw features with header and label column      (evaluation, staging tests)
+  preprocessor/preprocessor.json  the fitted transform, bundled into the model for serving
+  baseline/statistics.json   per-feature statistics of the raw training data (drift baseline)
+  baseline/baseline.csv      the raw training features with header          (Model Monitor baselining)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+PREPROCESSOR_VERSION = 1
+HISTOGRAM_BINS = 10
+
+
+class PreprocessError(Exception):
+    """The input data is not what this step can use."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input-dir", default="/opt/ml/processing/input")
+    parser.add_argument("--output-dir", default="/opt/ml/processing")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--validation-fraction", type=float, default=0.2)
+    parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=42)
+    return parser.parse_args(argv)
+
+
+def read_input(input_dir: Path) -> tuple[pd.DataFrame, str]:
+    files = sorted(input_dir.glob("*.csv"))
+    if len(files) != 1:
+        found = ", ".join(f.name for f in files) or "no CSV file"
+        raise PreprocessError(f"expected exactly one CSV file in {input_dir}, found {found}")
+    payload = files[0].read_bytes()
+    frame = pd.read_csv(files[0])
+    return frame, hashlib.sha256(payload).hexdigest()
+
+
+def validate(frame: pd.DataFrame, label: str) -> list[str]:
+    if label not in frame.columns:
+        raise PreprocessError(
+            f"expected a label column {label!r}, found columns {list(frame.columns)[:5]}...; "
+            "pass --label-column with the name of the target column"
+        )
+    labels = set(frame[label].dropna().unique().tolist())
+    if not labels <= {0, 1} or len(labels) != 2:
+        raise PreprocessError(f"expected a binary label with values 0 and 1, found {sorted(labels)}")
+    if frame[label].isna().any():
+        raise PreprocessError(f"{int(frame[label].isna().sum())} rows have no label; drop or label them")
+    features = [c for c in frame.columns if c != label]
+    non_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise PreprocessError(f"expected numeric features, found non-numeric columns {non_numeric}")
+    if len(frame) < 50:
+        raise PreprocessError(f"expected at least 50 rows to split three ways, found {len(frame)}")
+    return features
+
+
+def split(
+    frame: pd.DataFrame, label: str, validation_fraction: float, test_fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    if not 0 < validation_fraction < 1 or not 0 < test_fraction < 1 or validation_fraction + test_fraction >= 1:
+        raise PreprocessError(
+            f"expected validation and test fractions in (0, 1) summing below 1, "
+            f"found {validation_fraction} and {test_fraction}"
+        )
+    rest, test = train_test_split(frame, test_size=test_fraction, random_state=seed, stratify=frame[label])
+    train, validation = train_test_split(
+        rest,
+        test_size=validation_fraction / (1 - test_fraction),
+        random_state=seed,
+        stratify=rest[label],
+    )
+    return train, validation, test
+
+
+def fit_preprocessor(train: pd.DataFrame, features: list[str], label: str) -> dict:
+    """Median imputation then standardisation, fitted on the training rows only."""
+    values = train[features].astype(float)
+    medians = values.median()
+    imputed = values.fillna(medians)
+    means = imputed.mean()
+    scales = imputed.std(ddof=0).replace(0.0, 1.0)
+    return {
+        "version": PREPROCESSOR_VERSION,
+        "label_column": label,
+        "feature_names": features,
+        "medians": [float(medians[f]) for f in features],
+        "means": [float(means[f]) for f in features],
+        "scales": [float(scales[f]) for f in features],
+    }
+
+
+def transform(frame: pd.DataFrame, preprocessor: dict) -> np.ndarray:
+    features = preprocessor["feature_names"]
+    values = frame[features].to_numpy(dtype=float)
+    medians = np.asarray(preprocessor["medians"])
+    values = np.where(np.isnan(values), medians, values)
+    return (values - np.asarray(preprocessor["means"])) / np.asarray(preprocessor["scales"])
+
+
+def statistics(train: pd.DataFrame, features: list[str], label: str, source_sha256: str, counts: dict) -> dict:
+    per_feature = {}
+    for name in features:
+        column = train[name].astype(float)
+        present = column.dropna()
+        edges = np.quantile(present, np.linspace(0, 1, HISTOGRAM_BINS + 1))
+        edges = np.unique(edges)
+        hist, _ = np.histogram(present, bins=edges)
+        per_feature[name] = {
+            "count": int(present.size),
+            "missing": int(column.isna().sum()),
+            "mean": float(present.mean()),
+            "std": float(present.std(ddof=0)),
+            "min": float(present.min()),
+            "max": float(present.max()),
+            "quantiles": {str(q): float(present.quantile(q)) for q in (0.01, 0.25, 0.5, 0.75, 0.99)},
+            "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in hist]},
+        }
+    positives = float(train[label].mean())
+    return {
+        "dataset": {"sha256": source_sha256, "rows": counts},
+        "label": {"name": label, "positive_rate": positives},
+        "features": per_feature,
+    }
+
+
+def write_channel(path: Path, frame: pd.DataFrame | np.ndarray, *, header: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(frame, np.ndarray):
+        np.savetxt(path, frame, delimiter=",", fmt="%.10g")
+    else:
+        frame.to_csv(path, index=False, header=header)
+
+
+def run(args: argparse.Namespace) -> dict:
+    frame, sha = read_input(Path(args.input_dir))
+    features = validate(frame, args.label_column)
+    train, validation, test = split(frame, args.label_column, args.validation_fraction, args.test_fraction, args.seed)
+    preprocessor = fit_preprocessor(train, features, args.label_column)
+    out = Path(args.output_dir)
+    for name, part in (("train", train), ("validation", validation)):
+        labelled = np.column_stack([part[args.label_column].to_numpy(dtype=float), transform(part, preprocessor)])
+        write_channel(out / name / f"{name}.csv", labelled, header=False)
+    write_channel(out / "test" / "test.csv", test[[*features, args.label_column]], header=True)
+    write_channel(out / "baseline" / "baseline.csv", train[features], header=True)
+    (out / "preprocessor").mkdir(parents=True, exist_ok=True)
+    (out / "preprocessor" / "preprocessor.json").write_text(json.dumps(preprocessor, indent=2))
+    counts = {"train": len(train), "validation": len(validation), "test": len(test)}
+    stats = statistics(train, features, args.label_column, sha, counts)
+    (out / "baseline" / "statistics.json").write_text(json.dumps(stats, indent=2))
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        counts = run(args)
+    except PreprocessError as exc:
+        print(f"preprocess failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"preprocess: rows train={counts['train']} validation={counts['validation']} test={counts['test']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

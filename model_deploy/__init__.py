@@ -1,0 +1,1 @@
+"""Per-stage model deployment (plan/apply) and the endpoint test suites."""

@@ -1,0 +1,219 @@
+"""The `mlops` command line. Exit code 0 only on success; errors on stderr, one actionable line first.
+
+Inside Azure Pipelines (`TF_BUILD` set) an error is also raised as `##vso[task.logissue type=error]`
+so it shows on the run's summary page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mlops import __version__
+from mlops.config import Config, load_config
+from mlops.errors import MlopsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    def __init__(self, config_path: str | None, profile: str | None) -> None:
+        self.config_path = config_path
+        self.profile = profile
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, profile=self.profile)
+        return self._config
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", help="mlops.yaml to use (default: MLOPS_CONFIG, else the nearest one).")
+@click.option("--profile", metavar="NAME", help="Config profile, e.g. 'local' for the twin (default: MLOPS_PROFILE).")
+@click.version_option(__version__, prog_name="mlops")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, profile: str | None) -> None:
+    """Azure DevOps x Amazon SageMaker MLOps: build, register, approve and deploy models."""
+    ctx.obj = Context(config_path, profile)
+
+
+# ---------------------------------------------------------------------------------------------- build
+
+
+@cli.group()
+def build() -> None:
+    """Render, upsert, run and clean up the SageMaker model-build pipeline."""
+
+
+def _branch_option(func: F) -> F:
+    return click.option(
+        "--branch",
+        metavar="NAME",
+        help="Branch being built (default: from Azure Pipelines variables or git). "
+        "main/master own the pipeline; other branches get '<name>-<branch>'.",
+    )(func)
+
+
+def _branch(branch: str | None) -> str:
+    if branch:
+        return branch
+    from mlops.gitinfo import current_revision
+
+    return current_revision().branch
+
+
+@build.command("definition")
+@_branch_option
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON here instead of stdout.")
+@pass_context
+def build_definition(obj: Context, branch: str | None, out: Path | None) -> None:
+    """Render the pipeline definition JSON (no AWS call; byte-identical for the same inputs)."""
+    from model_build.build import render
+
+    rendered = render(obj.config, _branch(branch))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(rendered.definition + "\n", encoding="utf-8")
+        progress(f"wrote {out} ({rendered.pipeline_name}, sha256 {rendered.definition_sha256[:12]})")
+    else:
+        click.echo(rendered.definition)
+
+
+@build.command("upsert")
+@_branch_option
+@click.option("--dry-run", is_flag=True, help="Show what would change (with a diff) and write nothing.")
+@pass_context
+def build_upsert(obj: Context, branch: str | None, dry_run: bool) -> None:
+    """Create or update the pipeline; an unchanged definition writes nothing."""
+    from model_build.build import render, upsert
+    from mlops.aws import session
+
+    branch = _branch(branch)
+    rendered = render(obj.config, branch)
+    aws = session(obj.config)
+    plan = upsert(aws.client("sagemaker"), aws.client("s3"), obj.config, rendered, branch, dry_run=dry_run)
+    click.echo(("(dry run) " if dry_run else "") + plan.describe())
+    if plan.diff and dry_run:
+        click.echo(plan.diff, nl=False)
+
+
+@build.command("run")
+@_branch_option
+@click.option("--wait/--no-wait", default=False, help="Poll until the execution ends (bounded by --timeout).")
+@click.option("--timeout", "timeout", type=click.IntRange(min=1), help="Seconds to wait at most (default: build.wait_timeout_seconds).")
+@click.option("--build-id", metavar="ID", help="Build id (default: UTC time + short commit).")
+@pass_context
+def build_run(obj: Context, branch: str | None, wait: bool, timeout: int | None, build_id: str | None) -> None:
+    """Start an execution with the git commit and build id as parameters."""
+    from model_build.build import render, start
+    from model_build.build import wait as wait_for
+    from mlops.aws import session
+    from mlops.gitinfo import current_revision, make_build_id, validate_build_id
+
+    revision = current_revision()
+    branch = branch or revision.branch
+    build_id = validate_build_id(build_id) if build_id else make_build_id(revision.commit)
+    rendered = render(obj.config, branch)
+    aws = session(obj.config)
+    sm = aws.client("sagemaker")
+    execution = start(sm, aws.client("s3"), obj.config, rendered, branch=branch, commit=revision.commit, build_id=build_id)
+    click.echo(json.dumps({"pipeline_execution_arn": execution.arn, "build_id": build_id, "manifest": execution.manifest_uri}))
+    if wait:
+        wait_for(sm, execution.arn, timeout_seconds=timeout or obj.config.build.wait_timeout_seconds, progress=progress)
+
+
+@build.command("cleanup")
+@click.option("--branch", required=True, metavar="NAME", help="The merged branch whose pipeline and data to delete.")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted.")
+@pass_context
+def build_cleanup(obj: Context, branch: str, dry_run: bool) -> None:
+    """Delete a merged branch's pipeline and its data."""
+    from model_build.build import cleanup
+    from mlops.aws import session
+
+    aws = session(obj.config)
+    result = cleanup(aws.client("sagemaker"), aws.client("s3"), obj.config, branch, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    pipeline = "the pipeline" if result.pipeline_deleted else "no pipeline (none existed)"
+    click.echo(f"{verb} {pipeline} and {result.objects_deleted} object version(s) for branch {branch}")
+
+
+# ----------------------------------------------------------------------------------------------- demo
+
+
+@cli.command()
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".mlops/demo"), show_default=True)
+@pass_context
+def demo(obj: Context, report: Path | None, work_dir: Path) -> None:
+    """Run the use case's steps locally on the bundled data and print the model's metrics."""
+    from mlops.demo import run_demo
+
+    click.echo(
+        "mlops demo: running the three step scripts locally (preprocess -> train -> evaluate) on the bundled\n"
+        "breast-cancer data, as SageMaker would run them. The local twin (registry, approval, bridge, deploy)\n"
+        "is not built yet: nothing is registered or deployed by this demo.",
+        err=True,
+    )
+    run_dir = work_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = run_demo(obj.config, run_dir, progress=progress)
+    click.echo("")
+    click.echo(f"{'stage':<12}{'status':<12}{'seconds':>8}")
+    for stage in result.stages:
+        click.echo(f"{stage.name:<12}{stage.status:<12}{stage.seconds:>8.1f}")
+    click.echo("")
+    click.echo("test-split metrics: " + "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
+    click.echo(f"evaluation report: {result.evaluation_dir}/report.md")
+    click.echo(f"total: {result.total_seconds:.1f}s")
+    if report:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result.report(), indent=2) + "\n")
+        click.echo(f"report written to {report}")
+
+
+# ------------------------------------------------------------------------------------------ entrypoint
+
+
+def _report_error(error: BaseException) -> None:
+    text = str(error)
+    click.echo(f"error: {text}", err=True)
+    if os.environ.get("TF_BUILD"):
+        first = text.splitlines()[0].replace("\r", " ")
+        click.echo(f"##vso[task.logissue type=error]{first}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cli.main(args=argv, prog_name="mlops", standalone_mode=False)
+    except MlopsError as error:
+        _report_error(error)
+        return 1
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Exit as exit_:
+        return exit_.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The one exception hierarchy of the `mlops` package.
+
+Every error a user can cause or meet carries three things: what was expected, what was found,
+and what to do about it. The CLI prints `str(error)` as the first line on stderr and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class MlopsError(Exception):
+    """Base class: an error with a message and a concrete next step."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  fix: {self.hint}"
+        return self.message
+
+
+class ConfigError(MlopsError):
+    """mlops.yaml (or an MLOPS__ override) is missing, malformed or holds an invalid value."""
+
+
+class GitError(MlopsError):
+    """The build cannot tell which commit or branch it builds."""
+
+
+class BuildError(MlopsError):
+    """Rendering, upserting or running the SageMaker pipeline failed."""
+
+
+class PipelineExecutionFailed(BuildError):
+    """A pipeline execution ended in Failed or Stopped."""
+
+
+class AwsError(MlopsError):
+    """An AWS call failed in a way the caller cannot fix by retrying the same input."""

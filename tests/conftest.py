@@ -1,0 +1,97 @@
+"""Shared test set-up: no network, no real AWS, no ambient configuration.
+
+The socket guard refuses every connection that does not go to loopback, so no test can reach the
+internet or a real AWS endpoint, whatever the code under test tries. Servers that tests start
+themselves listen on 127.0.0.1 and stay reachable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Set before any test module imports boto3 or the SageMaker SDK.
+for _name in list(os.environ):
+    if _name.startswith(("AWS_ENDPOINT_URL", "MLOPS_", "AWS_PROFILE", "BUILD_", "SYSTEM_", "TF_BUILD")):
+        os.environ.pop(_name)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "SAGEMAKER_VALIDATE_ROLE": "false",
+        "MPLBACKEND": "Agg",
+    }
+)
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _is_loopback(address: object) -> bool:
+    if isinstance(address, tuple) and address:
+        host = str(address[0])
+    elif isinstance(address, (str, bytes)):
+        return True  # AF_UNIX paths are local
+    else:
+        return False
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if not _is_loopback(address):
+        raise NetworkBlocked(f"test tried to connect to {address!r}; tests may only reach 127.0.0.1")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    if not _is_loopback(address):
+        raise NetworkBlocked(f"test tried to connect to {address!r}; tests may only reach 127.0.0.1")
+    return _real_connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+    text = host.decode() if isinstance(host, bytes) else str(host)
+    if host is not None and not _is_loopback((text,)):
+        raise NetworkBlocked(f"test tried to resolve {text!r}; tests may only reach 127.0.0.1")
+    return _real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+socket.getaddrinfo = _guarded_getaddrinfo
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("MLOPS"):
+            monkeypatch.delenv(name)
+    yield
