@@ -187,6 +187,9 @@ def demo(obj: Context, report: Path | None, work_dir: Path) -> None:
         click.echo(f"report written to {report}")
 
 
+# ------------------------------------------------------------------------- command groups of other modules
+
+
 # ------------------------------------------------------------------------------------------ entrypoint
 
 

@@ -1,0 +1,1 @@
+"""The EventBridge -> Azure DevOps bridge Lambda (deployed as the `mlops_bridge` package)."""
