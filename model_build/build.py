@@ -132,11 +132,18 @@ def ensure_uploaded(s3: Any, config: Config, uploads: tuple[Upload, ...]) -> lis
     return written
 
 
+def _is_missing_pipeline(exc: botocore.exceptions.ClientError) -> bool:
+    # SageMaker answers ResourceNotFound; moto (the twin) answers ValidationException "Could not find".
+    code = error_code(exc)
+    message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+    return code == "ResourceNotFound" or (code == "ValidationException" and "could not find" in message)
+
+
 def live_pipeline(sm: Any, name: str) -> tuple[str | None, str | None]:
     try:
         described = sm.describe_pipeline(PipelineName=name)
     except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "ResourceNotFound":
+        if _is_missing_pipeline(exc):
             return None, None
         raise AwsError(f"could not describe pipeline {name}: {error_message(exc)}") from exc
     return described.get("PipelineDefinition"), described.get("RoleArn")

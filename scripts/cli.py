@@ -165,6 +165,7 @@ def demo(obj: Context, report: Path | None, work_dir: Path) -> None:
     """Run the use case's steps locally on the bundled data and print the model's metrics."""
     from mlops.demo import run_demo
 
+    config = obj.config  # a bad config fails before anything runs
     click.echo(
         "mlops demo: running the three step scripts locally (preprocess -> train -> evaluate) on the bundled\n"
         "breast-cancer data, as SageMaker would run them. The local twin (registry, approval, bridge, deploy)\n"
@@ -172,7 +173,7 @@ def demo(obj: Context, report: Path | None, work_dir: Path) -> None:
         err=True,
     )
     run_dir = work_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    result = run_demo(obj.config, run_dir, progress=progress)
+    result = run_demo(config, run_dir, progress=progress)
     click.echo("")
     click.echo(f"{'stage':<12}{'status':<12}{'seconds':>8}")
     for stage in result.stages:

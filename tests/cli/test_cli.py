@@ -1,0 +1,88 @@
+"""The `mlops` command line: exit codes, errors on stderr, and the build commands against moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mlops.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("MLOPS_CONFIG", str(REPO_ROOT / "mlops.yaml"))
+    monkeypatch.setenv("MLOPS_PROFILE", "local")
+    monkeypatch.setenv("BUILD_SOURCEVERSION", "0123456789abcdef0123456789abcdef01234567")
+    monkeypatch.setenv("BUILD_SOURCEBRANCH", "refs/heads/main")
+    yield
+
+
+def test_config_error_exits_1_with_one_actionable_line(
+    local: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MLOPS__BUILD__QUALITY__THRESHOLD", "high")
+    monkeypatch.setenv("TF_BUILD", "True")
+    assert main(["build", "definition"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: invalid configuration: build.quality.threshold: found 'high'")
+    assert err[-1].startswith("##vso[task.logissue type=error]invalid configuration")
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "run", "--timeout", "0"]) == 2
+    assert "Invalid value for '--timeout'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_upsert_dry_run_then_upsert_then_run(local: None, capsys: pytest.CaptureFixture[str]) -> None:
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="mlops-artifacts-000000000001-us-east-1")
+        assert main(["build", "upsert", "--dry-run"]) == 0
+        assert capsys.readouterr().out.strip() == "(dry run) pipeline breast-cancer-build: create"
+        assert main(["build", "upsert"]) == 0
+        assert capsys.readouterr().out.strip() == "pipeline breast-cancer-build: create"
+        assert main(["build", "upsert"]) == 0
+        assert capsys.readouterr().out.strip() == "pipeline breast-cancer-build: unchanged (nothing to write)"
+        assert main(["build", "run", "--wait", "--build-id", "20261122T020304Z-0123456"]) == 0
+        started = json.loads(capsys.readouterr().out)
+        assert started["build_id"] == "20261122T020304Z-0123456"
+        assert started["manifest"].endswith("/breast-cancer/main/20261122T020304Z-0123456/manifest.json")
+        assert main(["build", "run", "--build-id", "yesterday"]) == 1
+        assert "expected a build id like" in capsys.readouterr().err
+        assert main(["build", "cleanup", "--branch", "main"]) == 1
+        assert "refusing to clean up 'main'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_runs_the_steps_for_real_and_writes_the_report(
+    local: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_file = tmp_path / "report.json"
+    assert main(["demo", "--report", str(report_file), "--work-dir", str(tmp_path / "work")]) == 0
+    out = capsys.readouterr().out
+    assert "test-split metrics: auc=" in out
+    report = json.loads(report_file.read_text())
+    assert [s["name"] for s in report["stages"]] == ["Preprocess", "Train", "Evaluate"]
+    assert all(s["status"] == "Succeeded" and s["seconds"] > 0 for s in report["stages"])
+    assert report["metrics"]["auc"] > 0.95 and set(report["metrics"]) == {"auc", "f1", "precision", "recall", "accuracy"}
+    assert report["model_package_arn"] is None and report["endpoints"] == []  # honest: nothing is deployed yet
+    assert report["total_seconds"] >= sum(s["seconds"] for s in report["stages"])
+
+
+def test_demo_reports_a_failing_step(local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlops import demo
+
+    broken = tmp_path / "steps"
+    broken.mkdir()
+    (broken / "preprocess.py").write_text("import sys\nprint('bad input', file=sys.stderr)\nsys.exit(3)\n")
+    monkeypatch.setattr(demo, "STEPS_DIR", broken)
+    assert main(["demo", "--work-dir", str(tmp_path / "work")]) == 1
+    err = capsys.readouterr().err
+    assert "error: step Preprocess exited with 3: bad input" in err
