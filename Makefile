@@ -9,7 +9,11 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lock clean
+# Coverage floor: what the suite honestly reaches today; raise it as the code grows.
+COVERAGE_FLOOR := 85
+PACKAGES := mlops mlops_bridge model_build model_deploy
+
+.PHONY: install demo test check lint fmt lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; this project needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
@@ -24,12 +28,34 @@ install: $(STAMP)
 demo: install
 	$(BIN)/mlops demo
 
-test: install
-	$(BIN)/python -m pytest
+# Fast gates first (seconds), then the suite with coverage (Cobertura XML and JUnit for Azure DevOps).
+test: check
+	$(BIN)/python -m pytest $(addprefix --cov=,$(PACKAGES)) --cov-report=term:skip-covered \
+		--cov-report=xml:coverage.xml --cov-fail-under=$(COVERAGE_FLOOR) --junitxml=test-results.xml
+
+# mypy cannot follow setuptools' editable finder (scripts/ is installed as `mlops`, infra/bridge/
+# as `mlops_bridge`), so it reads the packages through links named after them.
+.typecheck: | install
+	mkdir -p .typecheck
+	ln -sfn ../scripts .typecheck/mlops
+	ln -sfn ../infra/bridge .typecheck/mlops_bridge
+	ln -sfn ../model_build .typecheck/model_build
+
+check: install .typecheck
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+lint: check
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # Re-resolve the lock after changing a pin in pyproject.toml.
 lock: install
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev --output-file requirements.lock pyproject.toml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage coverage.xml .mlops
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml test-results.xml .typecheck .mlops

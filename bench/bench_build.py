@@ -54,7 +54,9 @@ def model_quality(work: Path) -> list[tuple[str, float, float]]:
     (work / "artifact").mkdir()
     with tarfile.open(work / "artifact" / "model.tar.gz", "w:gz") as archive:
         archive.add(work / "model", arcname=".")
-    evaluate.main(["--model-dir", str(work / "artifact"), "--test-dir", str(work / "test"), "--output-dir", str(work / "eval")])
+    evaluate.main(
+        ["--model-dir", str(work / "artifact"), "--test-dir", str(work / "test"), "--output-dir", str(work / "eval")]
+    )
     ours = json.loads((work / "eval" / "evaluation.json").read_text())["binary_classification_metrics"]
 
     train_rows = np.loadtxt(work / "train" / "train.csv", delimiter=",")
@@ -69,13 +71,29 @@ def model_quality(work: Path) -> list[tuple[str, float, float]]:
     logistic_scores = logistic.predict_proba(x_test)[:, 1]
     return [
         ("XGBoost (the pipeline's model)", ours["auc"]["value"], ours["f1"]["value"]),
-        ("majority class", roc_auc_score(y_test, majority_scores), f1_score(y_test, majority_scores.astype(int), zero_division=0)),
-        ("logistic regression", roc_auc_score(y_test, logistic_scores), f1_score(y_test, (logistic_scores >= 0.5).astype(int))),
+        (
+            "majority class",
+            roc_auc_score(y_test, majority_scores),
+            f1_score(y_test, majority_scores.astype(int), zero_division=0),
+        ),
+        (
+            "logistic regression",
+            roc_auc_score(y_test, logistic_scores),
+            f1_score(y_test, (logistic_scores >= 0.5).astype(int)),
+        ),
     ]
 
 
 def render_times(renders: int) -> tuple[list[float], dict[str, float]]:
-    command = [str(REPO_ROOT / ".venv" / "bin" / "mlops"), "--profile", "local", "build", "definition", "--branch", "main"]
+    command = [
+        str(REPO_ROOT / ".venv" / "bin" / "mlops"),
+        "--profile",
+        "local",
+        "build",
+        "definition",
+        "--branch",
+        "main",
+    ]
     walls = []
     for _ in range(renders):
         started = time.perf_counter()
@@ -107,7 +125,8 @@ def main() -> None:
     walls, split = render_times(args.renders)
     print(f"render `mlops build definition` in a fresh process, {args.renders} runs:")
     print(f"  median {statistics.median(walls):.2f} s (min {min(walls):.2f}, max {max(walls):.2f})")
-    print(f"  in-process: SDK import {split['sdk_import']:.2f} s, render after import {split['render_after_import']:.2f} s")
+    sdk, after = split["sdk_import"], split["render_after_import"]
+    print(f"  in-process: SDK import {sdk:.2f} s, render after import {after:.2f} s")
 
 
 if __name__ == "__main__":

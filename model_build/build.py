@@ -12,16 +12,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import botocore.exceptions
 
-from model_build import data
-from model_build.layout import MAIN_BRANCHES, BucketLayout, pipeline_name, sha256_of_files
-from model_build.plan import TERMINAL_STATUSES, UpsertPlan, first_failed_step, plan_upsert
 from mlops.aws import error_code, error_message
 from mlops.config import Config
 from mlops.errors import AwsError, BuildError, PipelineExecutionFailed
+from model_build import data
+from model_build.layout import MAIN_BRANCHES, BucketLayout, pipeline_name, sha256_of_files
+from model_build.plan import TERMINAL_STATUSES, UpsertPlan, first_failed_step, plan_upsert
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker.type_defs import TagTypeDef
 
 STEPS_DIR = Path(__file__).resolve().parent / "steps"
 # Which files each step's code bundle holds. inference.py travels with train.py into the model.
@@ -90,7 +96,7 @@ def render(config: Config, branch: str) -> RenderedBuild:
     )
 
 
-def _tags(config: Config, branch: str) -> list[dict[str, str]]:
+def _tags(config: Config, branch: str) -> list[TagTypeDef]:
     return [
         {"Key": "mlops:project", "Value": config.project.name},
         {"Key": "mlops:branch", "Value": branch[:256]},
@@ -98,7 +104,7 @@ def _tags(config: Config, branch: str) -> list[dict[str, str]]:
     ]
 
 
-def _object_exists(s3: Any, bucket: str, key: str) -> bool:
+def _object_exists(s3: S3Client, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except botocore.exceptions.ClientError as exc:
@@ -111,18 +117,24 @@ def _object_exists(s3: Any, bucket: str, key: str) -> bool:
     return True
 
 
-def ensure_uploaded(s3: Any, config: Config, uploads: tuple[Upload, ...]) -> list[str]:
+def ensure_uploaded(s3: S3Client, config: Config, uploads: tuple[Upload, ...]) -> list[str]:
     """Put each content-addressed object that is not there yet; return the keys written."""
     bucket = config.build.artifact_bucket
     written = []
     for upload in uploads:
         if _object_exists(s3, bucket, upload.key):
             continue
-        extra: dict[str, str] = {}
-        if config.build.kms_key_id:
-            extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": config.build.kms_key_id}
         try:
-            s3.put_object(Bucket=bucket, Key=upload.key, Body=upload.body, **extra)
+            if config.build.kms_key_id:
+                s3.put_object(
+                    Bucket=bucket,
+                    Key=upload.key,
+                    Body=upload.body,
+                    ServerSideEncryption="aws:kms",
+                    SSEKMSKeyId=config.build.kms_key_id,
+                )
+            else:
+                s3.put_object(Bucket=bucket, Key=upload.key, Body=upload.body)
         except botocore.exceptions.ClientError as exc:
             raise AwsError(
                 f"could not upload s3://{bucket}/{upload.key}: {error_message(exc)}",
@@ -139,7 +151,7 @@ def _is_missing_pipeline(exc: botocore.exceptions.ClientError) -> bool:
     return code == "ResourceNotFound" or (code == "ValidationException" and "could not find" in message)
 
 
-def live_pipeline(sm: Any, name: str) -> tuple[str | None, str | None]:
+def live_pipeline(sm: SageMakerClient, name: str) -> tuple[str | None, str | None]:
     try:
         described = sm.describe_pipeline(PipelineName=name)
     except botocore.exceptions.ClientError as exc:
@@ -150,29 +162,32 @@ def live_pipeline(sm: Any, name: str) -> tuple[str | None, str | None]:
 
 
 def upsert(
-    sm: Any, s3: Any, config: Config, rendered: RenderedBuild, branch: str, *, dry_run: bool = False
+    sm: SageMakerClient, s3: S3Client, config: Config, rendered: RenderedBuild, branch: str, *, dry_run: bool = False
 ) -> UpsertPlan:
     live_definition, live_role = live_pipeline(sm, rendered.pipeline_name)
     plan = plan_upsert(rendered.pipeline_name, rendered.definition, rendered.role_arn, live_definition, live_role)
     if dry_run or plan.action == "unchanged":
         return plan
     ensure_uploaded(s3, config, rendered.uploads)
-    common = {
-        "PipelineName": rendered.pipeline_name,
-        "PipelineDefinition": rendered.definition,
-        "RoleArn": rendered.role_arn,
-        "PipelineDescription": f"{config.project.name} model build ({branch}), managed by mlops",
-    }
+    description = f"{config.project.name} model build ({branch}), managed by mlops"
     try:
         if plan.action == "create":
             sm.create_pipeline(
-                **common,
+                PipelineName=rendered.pipeline_name,
+                PipelineDefinition=rendered.definition,
+                RoleArn=rendered.role_arn,
+                PipelineDescription=description,
                 PipelineDisplayName=rendered.pipeline_name,
                 Tags=_tags(config, branch),
                 ClientRequestToken=rendered.definition_sha256[:64],
             )
         else:
-            sm.update_pipeline(**common)
+            sm.update_pipeline(
+                PipelineName=rendered.pipeline_name,
+                PipelineDefinition=rendered.definition,
+                RoleArn=rendered.role_arn,
+                PipelineDescription=description,
+            )
     except botocore.exceptions.ClientError as exc:
         raise BuildError(
             f"{plan.action} of pipeline {rendered.pipeline_name} failed: {error_message(exc)}",
@@ -189,8 +204,8 @@ class Execution:
 
 
 def start(
-    sm: Any,
-    s3: Any,
+    sm: SageMakerClient,
+    s3: S3Client,
     config: Config,
     rendered: RenderedBuild,
     *,
@@ -235,7 +250,7 @@ def start(
 
 
 def wait(
-    sm: Any,
+    sm: SageMakerClient,
     execution_arn: str,
     *,
     timeout_seconds: float,
@@ -267,7 +282,7 @@ def wait(
         sleep(min(poll_seconds, remaining))
 
 
-def _explain_failure(sm: Any, execution_arn: str, status: str) -> PipelineExecutionFailed:
+def _explain_failure(sm: SageMakerClient, execution_arn: str, status: str) -> PipelineExecutionFailed:
     try:
         steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=execution_arn, SortOrder="Ascending")[
             "PipelineExecutionSteps"
@@ -282,8 +297,9 @@ def _explain_failure(sm: Any, execution_arn: str, status: str) -> PipelineExecut
     if culprit is None:
         reason = described.get("FailureReason") or "no step reported a failure"
         return PipelineExecutionFailed(f"execution {execution_arn} ended {status}: {reason}")
+    reason = culprit.failure_reason or "no reason given"
     return PipelineExecutionFailed(
-        f"execution ended {status}: step {culprit.name} {culprit.status}: {culprit.failure_reason or 'no reason given'}",
+        f"execution ended {status}: step {culprit.name} {culprit.status}: {reason}",
         hint=f"see the step's job logs in CloudWatch; execution {execution_arn}",
     )
 
@@ -294,7 +310,7 @@ class CleanupResult:
     objects_deleted: int
 
 
-def cleanup(sm: Any, s3: Any, config: Config, branch: str, *, dry_run: bool = False) -> CleanupResult:
+def cleanup(sm: SageMakerClient, s3: S3Client, config: Config, branch: str, *, dry_run: bool = False) -> CleanupResult:
     """Delete a merged branch's pipeline and every object version under its prefix."""
     if branch in MAIN_BRANCHES:
         raise BuildError(
@@ -305,7 +321,7 @@ def cleanup(sm: Any, s3: Any, config: Config, branch: str, *, dry_run: bool = Fa
     layout = BucketLayout(config.build.artifact_bucket, config.project.name)
     prefix = layout.branch_prefix(branch)
     exists = live_pipeline(sm, name)[0] is not None
-    versions: list[dict[str, str]] = []
+    versions: list[ObjectIdentifierTypeDef] = []
     paginator = s3.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=config.build.artifact_bucket, Prefix=prefix):
         for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):

@@ -20,9 +20,7 @@ _MEASURES = (
     "radius", "texture", "perimeter", "area", "smoothness",
     "compactness", "concavity", "concave points", "symmetry", "fractal dimension",
 )  # fmt: skip
-FEATURE_NAMES = (
-    [f"mean {m}" for m in _MEASURES] + [f"{m} error" for m in _MEASURES] + [f"worst {m}" for m in _MEASURES]
-)
+FEATURE_NAMES = [f"mean {m}" for m in _MEASURES] + [f"{m} error" for m in _MEASURES] + [f"worst {m}" for m in _MEASURES]
 
 
 class DatasetError(RuntimeError):

@@ -108,7 +108,9 @@ def _channel(name: str, uri: Any, content_type: str | None = None) -> Channel:
     return Channel(
         channel_name=name,
         data_source=DataSource(
-            s3_data_source=S3DataSource(s3_data_type="S3Prefix", s3_uri=uri, s3_data_distribution_type="FullyReplicated")
+            s3_data_source=S3DataSource(
+                s3_data_type="S3Prefix", s3_uri=uri, s3_data_distribution_type="FullyReplicated"
+            )
         ),
         input_mode="File",
         **extra,
@@ -150,7 +152,11 @@ def build_pipeline(
     region = config.region
     role = config.execution_role_arn()
     # A static, render-only session: rendering needs no credentials and must not look for any.
-    boto_session = boto3.Session(region_name=region, aws_access_key_id="render-only", aws_secret_access_key="render-only")
+    boto_session = boto3.Session(
+        region_name=region,
+        aws_access_key_id="render-only",
+        aws_secret_access_key="render-only",  # noqa: S106 - a placeholder, never sent anywhere
+    )
     session = PipelineSession(boto_session=boto_session, default_bucket=build.artifact_bucket)
     sklearn_image = image_uris.retrieve("sklearn", region, version=SKLEARN_IMAGE_VERSION, image_scope="training")
     xgboost_image = image_uris.retrieve("xgboost", region, version=XGBOOST_IMAGE_VERSION, image_scope="training")
@@ -238,7 +244,8 @@ def build_pipeline(
     report = PropertyFile(name=EVALUATION_REPORT, output_name="evaluation", path="evaluation.json")
     evaluate = ProcessingStep(name="Evaluate", step_args=evaluate_args, property_files=[report], cache_config=cache)
     evaluation_uri = Join(
-        on="/", values=[evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"]
+        on="/",
+        values=[evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"],
     )
 
     # Register: the trained artifact already holds code/inference.py, so no repack step is needed.
@@ -264,7 +271,9 @@ def build_pipeline(
         response_types=["application/json", "text/csv"],
         inference_instances=list(build.instances.inference),
         transform_instances=list(build.instances.transform),
-        model_metrics=ModelMetrics(model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")),
+        model_metrics=ModelMetrics(
+            model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")
+        ),
         customer_metadata_properties={"git_commit": git_commit, "build_id": build_id},
         description=f"{config.project.name}: XGBoost binary classifier",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -69,7 +70,7 @@ class StepOutcome:
     failure_reason: str | None = None
 
 
-def first_failed_step(steps: list[dict[str, Any]]) -> StepOutcome | None:
+def first_failed_step(steps: Sequence[Mapping[str, Any]]) -> StepOutcome | None:
     """From ListPipelineExecutionSteps (newest first), the step that made the execution fail."""
     failed = [s for s in steps if s.get("StepStatus") in ("Failed", "Stopped")]
     if not failed:

@@ -8,8 +8,6 @@ are honoured by boto3 itself, which is how the local twin is reached without cod
 
 from __future__ import annotations
 
-from typing import Any
-
 import boto3
 import botocore.exceptions
 
@@ -42,5 +40,5 @@ def error_code(exc: botocore.exceptions.ClientError) -> str:
 
 
 def error_message(exc: botocore.exceptions.ClientError) -> str:
-    error: dict[str, Any] = exc.response.get("Error", {})
+    error = exc.response.get("Error", {})
     return f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}"

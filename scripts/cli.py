@@ -44,7 +44,9 @@ def progress(message: str) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", metavar="PATH", help="mlops.yaml to use (default: MLOPS_CONFIG, else the nearest one).")
+@click.option(
+    "--config", "config_path", metavar="PATH", help="mlops.yaml to use (default: MLOPS_CONFIG, else the nearest one)."
+)
 @click.option("--profile", metavar="NAME", help="Config profile, e.g. 'local' for the twin (default: MLOPS_PROFILE).")
 @click.version_option(__version__, prog_name="mlops")
 @click.pass_context
@@ -80,7 +82,9 @@ def _branch(branch: str | None) -> str:
 
 @build.command("definition")
 @_branch_option
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON here instead of stdout.")
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON here instead of stdout."
+)
 @pass_context
 def build_definition(obj: Context, branch: str | None, out: Path | None) -> None:
     """Render the pipeline definition JSON (no AWS call; byte-identical for the same inputs)."""
@@ -101,8 +105,8 @@ def build_definition(obj: Context, branch: str | None, out: Path | None) -> None
 @pass_context
 def build_upsert(obj: Context, branch: str | None, dry_run: bool) -> None:
     """Create or update the pipeline; an unchanged definition writes nothing."""
-    from model_build.build import render, upsert
     from mlops.aws import session
+    from model_build.build import render, upsert
 
     branch = _branch(branch)
     rendered = render(obj.config, branch)
@@ -116,15 +120,20 @@ def build_upsert(obj: Context, branch: str | None, dry_run: bool) -> None:
 @build.command("run")
 @_branch_option
 @click.option("--wait/--no-wait", default=False, help="Poll until the execution ends (bounded by --timeout).")
-@click.option("--timeout", "timeout", type=click.IntRange(min=1), help="Seconds to wait at most (default: build.wait_timeout_seconds).")
+@click.option(
+    "--timeout",
+    "timeout",
+    type=click.IntRange(min=1),
+    help="Seconds to wait at most (default: build.wait_timeout_seconds).",
+)
 @click.option("--build-id", metavar="ID", help="Build id (default: UTC time + short commit).")
 @pass_context
 def build_run(obj: Context, branch: str | None, wait: bool, timeout: int | None, build_id: str | None) -> None:
     """Start an execution with the git commit and build id as parameters."""
-    from model_build.build import render, start
-    from model_build.build import wait as wait_for
     from mlops.aws import session
     from mlops.gitinfo import current_revision, make_build_id, validate_build_id
+    from model_build.build import render, start
+    from model_build.build import wait as wait_for
 
     revision = current_revision()
     branch = branch or revision.branch
@@ -132,8 +141,12 @@ def build_run(obj: Context, branch: str | None, wait: bool, timeout: int | None,
     rendered = render(obj.config, branch)
     aws = session(obj.config)
     sm = aws.client("sagemaker")
-    execution = start(sm, aws.client("s3"), obj.config, rendered, branch=branch, commit=revision.commit, build_id=build_id)
-    click.echo(json.dumps({"pipeline_execution_arn": execution.arn, "build_id": build_id, "manifest": execution.manifest_uri}))
+    execution = start(
+        sm, aws.client("s3"), obj.config, rendered, branch=branch, commit=revision.commit, build_id=build_id
+    )
+    click.echo(
+        json.dumps({"pipeline_execution_arn": execution.arn, "build_id": build_id, "manifest": execution.manifest_uri})
+    )
     if wait:
         wait_for(sm, execution.arn, timeout_seconds=timeout or obj.config.build.wait_timeout_seconds, progress=progress)
 
@@ -144,8 +157,8 @@ def build_run(obj: Context, branch: str | None, wait: bool, timeout: int | None,
 @pass_context
 def build_cleanup(obj: Context, branch: str, dry_run: bool) -> None:
     """Delete a merged branch's pipeline and its data."""
-    from model_build.build import cleanup
     from mlops.aws import session
+    from model_build.build import cleanup
 
     aws = session(obj.config)
     result = cleanup(aws.client("sagemaker"), aws.client("s3"), obj.config, branch, dry_run=dry_run)
@@ -159,7 +172,9 @@ def build_cleanup(obj: Context, branch: str, dry_run: bool) -> None:
 
 @cli.command()
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
-@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".mlops/demo"), show_default=True)
+@click.option(
+    "--work-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".mlops/demo"), show_default=True
+)
 @pass_context
 def demo(obj: Context, report: Path | None, work_dir: Path) -> None:
     """Run the use case's steps locally on the bundled data and print the model's metrics."""

@@ -17,7 +17,6 @@ was expected and how to fix it. Pure module: no AWS SDK.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -97,9 +96,7 @@ class Accounts(_Strict):
 class AzurePipelineIds(_Strict):
     build: int = Field(..., gt=0, description="the numeric id of the model-build pipeline in Azure DevOps")
     deploy: int = Field(..., gt=0, description="the numeric id of the model-deploy pipeline in Azure DevOps")
-    infrastructure: int = Field(
-        ..., gt=0, description="the numeric id of the infrastructure pipeline in Azure DevOps"
-    )
+    infrastructure: int = Field(..., gt=0, description="the numeric id of the infrastructure pipeline in Azure DevOps")
 
 
 class AzureDevOps(_Strict):

@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from model_build import data
 from mlops.config import Config
 from mlops.errors import BuildError
+from model_build import data
 
 STEPS_DIR = Path(__file__).resolve().parent.parent / "model_build" / "steps"
 
@@ -40,7 +41,7 @@ class DemoResult:
     evaluation_dir: Path | None = None
     total_seconds: float = 0.0
 
-    def report(self) -> dict:
+    def report(self) -> dict[str, Any]:
         return {
             "mode": "local step scripts only (no twin yet): nothing is registered or deployed",
             "stages": [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 3)} for s in self.stages],
@@ -86,7 +87,13 @@ def run_demo(config: Config, work_dir: Path, progress: Callable[[str], None] = p
         data.write_dataset(processing / "input")
         _run_step(
             "Preprocess",
-            [str(STEPS_DIR / "preprocess.py"), "--input-dir", str(processing / "input"), "--output-dir", str(processing)],
+            [
+                str(STEPS_DIR / "preprocess.py"),
+                "--input-dir",
+                str(processing / "input"),
+                "--output-dir",
+                str(processing),
+            ],
             base_env,
             work_dir / "preprocess.log",
         )
@@ -110,9 +117,12 @@ def run_demo(config: Config, work_dir: Path, progress: Callable[[str], None] = p
             "Evaluate",
             [
                 str(STEPS_DIR / "evaluate.py"),
-                "--model-dir", str(processing / "model"),
-                "--test-dir", str(processing / "test"),
-                "--output-dir", str(processing / "evaluation"),
+                "--model-dir",
+                str(processing / "model"),
+                "--test-dir",
+                str(processing / "test"),
+                "--output-dir",
+                str(processing / "evaluation"),
             ],
             base_env,
             work_dir / "evaluate.log",

@@ -34,7 +34,9 @@ def _git(args: list[str], cwd: Path | None) -> str:
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=10)
     except FileNotFoundError as exc:
-        raise GitError("git is not installed", hint="install git, or set BUILD_SOURCEVERSION and BUILD_SOURCEBRANCH") from exc
+        raise GitError(
+            "git is not installed", hint="install git, or set BUILD_SOURCEVERSION and BUILD_SOURCEBRANCH"
+        ) from exc
     except subprocess.CalledProcessError as exc:
         raise GitError(
             f"`git {' '.join(args)}` failed: {exc.stderr.strip() or exc}",

@@ -21,6 +21,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,9 +63,12 @@ def unpack_model(model_dir: Path, into: Path) -> Path:
 def load_handlers(unpacked: Path) -> ModuleType:
     script = unpacked / "code" / "inference.py"
     if not script.exists():
-        raise EvaluateError(f"expected the serving code at code/inference.py in the model artifact, not found in {unpacked}")
+        raise EvaluateError(
+            f"expected the serving code at code/inference.py in the model artifact, not found in {unpacked}"
+        )
     spec = importlib.util.spec_from_file_location("packaged_inference", script)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise EvaluateError(f"cannot load {script} as a Python module")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -80,12 +84,12 @@ def score(handlers: ModuleType, unpacked: Path, features: pd.DataFrame) -> np.nd
     return np.asarray([p["probability"] for p in json.loads(body)["predictions"]])
 
 
-def metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
+def metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
     predicted = (probabilities >= DECISION_THRESHOLD).astype(int)
     fpr, tpr, _ = roc_curve(y_true, probabilities)
     matrix = confusion_matrix(y_true, predicted, labels=[0, 1])
 
-    def value(v: float) -> dict:
+    def value(v: float) -> dict[str, Any]:
         return {"value": float(v), "standard_deviation": "NaN"}
 
     return {
@@ -103,12 +107,12 @@ def metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict:
                 "true_positive_rates": [float(x) for x in tpr],
             },
         },
-        "test_rows": int(len(y_true)),
+        "test_rows": len(y_true),
         "decision_threshold": DECISION_THRESHOLD,
     }
 
 
-def plots(report: dict, out: Path) -> list[str]:
+def plots(report: dict[str, Any], out: Path) -> list[str]:
     try:
         import matplotlib
 
@@ -139,7 +143,7 @@ def plots(report: dict, out: Path) -> list[str]:
     return ["roc.png", "confusion_matrix.png"]
 
 
-def markdown(report: dict, images: list[str]) -> str:
+def markdown(report: dict[str, Any], images: list[str]) -> str:
     m = report["binary_classification_metrics"]
     lines = [
         "# Model evaluation (test split)",
@@ -158,7 +162,7 @@ def markdown(report: dict, images: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     test_files = sorted(Path(args.test_dir).glob("*.csv"))
     if len(test_files) != 1:
         raise EvaluateError(f"expected one test CSV in {args.test_dir}, found {[f.name for f in test_files]}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xgboost as xgb
@@ -46,7 +47,7 @@ _LOADED: list[Model] = []
 
 
 class Model:
-    def __init__(self, booster: xgb.Booster, preprocessor: dict, metadata: dict) -> None:
+    def __init__(self, booster: xgb.Booster, preprocessor: dict[str, Any], metadata: dict[str, Any]) -> None:
         self.booster = booster
         self.feature_names: list[str] = list(preprocessor["feature_names"])
         self.medians = np.asarray(preprocessor["medians"], dtype=float)
@@ -56,7 +57,7 @@ class Model:
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
         imputed = np.where(np.isnan(raw), self.medians, raw)
-        return (imputed - self.means) / self.scales
+        return np.asarray((imputed - self.means) / self.scales)
 
     def predict_proba(self, raw: np.ndarray) -> np.ndarray:
         matrix = xgb.DMatrix(self.transform(raw))

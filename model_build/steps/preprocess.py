@@ -20,6 +20,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,7 +93,7 @@ def split(
     return train, validation, test
 
 
-def fit_preprocessor(train: pd.DataFrame, features: list[str], label: str) -> dict:
+def fit_preprocessor(train: pd.DataFrame, features: list[str], label: str) -> dict[str, Any]:
     """Median imputation then standardisation, fitted on the training rows only."""
     values = train[features].astype(float)
     medians = values.median()
@@ -109,15 +110,17 @@ def fit_preprocessor(train: pd.DataFrame, features: list[str], label: str) -> di
     }
 
 
-def transform(frame: pd.DataFrame, preprocessor: dict) -> np.ndarray:
+def transform(frame: pd.DataFrame, preprocessor: dict[str, Any]) -> np.ndarray:
     features = preprocessor["feature_names"]
     values = frame[features].to_numpy(dtype=float)
     medians = np.asarray(preprocessor["medians"])
     values = np.where(np.isnan(values), medians, values)
-    return (values - np.asarray(preprocessor["means"])) / np.asarray(preprocessor["scales"])
+    return np.asarray((values - np.asarray(preprocessor["means"])) / np.asarray(preprocessor["scales"]))
 
 
-def statistics(train: pd.DataFrame, features: list[str], label: str, source_sha256: str, counts: dict) -> dict:
+def statistics(
+    train: pd.DataFrame, features: list[str], label: str, source_sha256: str, counts: dict[str, Any]
+) -> dict[str, Any]:
     per_feature = {}
     for name in features:
         column = train[name].astype(float)
@@ -151,7 +154,7 @@ def write_channel(path: Path, frame: pd.DataFrame | np.ndarray, *, header: bool)
         frame.to_csv(path, index=False, header=header)
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace) -> dict[str, Any]:
     frame, sha = read_input(Path(args.input_dir))
     features = validate(frame, args.label_column)
     train, validation, test = split(frame, args.label_column, args.validation_fraction, args.test_fraction, args.seed)

@@ -21,6 +21,7 @@ import shutil
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xgboost as xgb
@@ -83,7 +84,7 @@ def load_channel(name: str) -> tuple[np.ndarray, np.ndarray]:
     return data[:, 1:], data[:, 0]
 
 
-def train(hyperparameters: dict[str, object]) -> tuple[xgb.Booster, dict]:
+def train(hyperparameters: dict[str, object]) -> tuple[xgb.Booster, dict[str, Any]]:
     x_train, y_train = load_channel("train")
     x_valid, y_valid = load_channel("validation")
     params = {
@@ -100,7 +101,7 @@ def train(hyperparameters: dict[str, object]) -> tuple[xgb.Booster, dict]:
     }
     dtrain = xgb.DMatrix(x_train, label=y_train)
     dvalid = xgb.DMatrix(x_valid, label=y_valid)
-    history: dict = {}
+    history: dict[str, Any] = {}
     booster = xgb.train(
         params,
         dtrain,
@@ -123,7 +124,7 @@ def train(hyperparameters: dict[str, object]) -> tuple[xgb.Booster, dict]:
     return booster, metadata
 
 
-def save(booster: xgb.Booster, metadata: dict, model_dir: Path) -> None:
+def save(booster: xgb.Booster, metadata: dict[str, Any], model_dir: Path) -> None:
     model_dir.mkdir(parents=True, exist_ok=True)
     booster.save_model(str(model_dir / "xgboost-model.json"))
     preprocessor = channel_dir("preprocessor") / "preprocessor.json"

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from model_build.build import RenderedBuild, render
 from mlops.config import Config, load_config
+from model_build.build import RenderedBuild, render
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,9 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from mlops.config import Config
 from model_build import build
 from model_build.build import RenderedBuild, render
-from mlops.config import Config
 
 from .conftest import REPO_ROOT, steps_by_name
 
@@ -46,7 +46,9 @@ def test_steps_and_parameters(definition: dict[str, Any]) -> None:
         assert steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
 
 
-def test_training_runs_our_script_from_content_addressed_code(definition: dict[str, Any], rendered: RenderedBuild) -> None:
+def test_training_runs_our_script_from_content_addressed_code(
+    definition: dict[str, Any], rendered: RenderedBuild
+) -> None:
     train = steps_by_name(definition)["Train"]["Arguments"]
     assert train["AlgorithmSpecification"]["ContainerEntrypoint"] == ["python3", "/opt/ml/input/data/code/train.py"]
     assert train["AlgorithmSpecification"]["TrainingImage"].endswith("/sagemaker-xgboost:3.2-0")
@@ -131,7 +133,9 @@ def _resolve(node: Any, parameters: dict[str, Any]) -> Any:
         ("Register", "CreateModelPackage", None),
     ],
 )
-def test_arguments_are_valid_api_requests(definition: dict[str, Any], step: str, operation: str, name_field: str | None) -> None:
+def test_arguments_are_valid_api_requests(
+    definition: dict[str, Any], step: str, operation: str, name_field: str | None
+) -> None:
     parameters = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
     arguments = _resolve(copy.deepcopy(steps_by_name(definition)[step]["Arguments"]), parameters)
     if name_field:

@@ -12,9 +12,9 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from model_build.build import RenderedBuild, cleanup, start, upsert, wait
 from mlops.config import Config
 from mlops.errors import BuildError, PipelineExecutionFailed
+from model_build.build import RenderedBuild, cleanup, start, upsert, wait
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 BUILD_ID = "20261122T020304Z-0123456"
@@ -26,7 +26,9 @@ def aws(local_config: Config) -> Iterator[tuple[Any, Any, list[str]]]:
         sm = boto3.client("sagemaker", region_name=local_config.region)
         s3 = boto3.client("s3", region_name=local_config.region)
         s3.create_bucket(Bucket=local_config.build.artifact_bucket)
-        s3.put_bucket_versioning(Bucket=local_config.build.artifact_bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_versioning(
+            Bucket=local_config.build.artifact_bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
         calls: list[str] = []
         for client in (sm, s3):
             client.meta.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
@@ -37,7 +39,9 @@ def writes(calls: list[str]) -> list[str]:
     return [c for c in calls if c.startswith(("Create", "Update", "Put", "Delete", "Start"))]
 
 
-def test_create_then_unchanged_then_update(aws: tuple[Any, Any, list[str]], local_config: Config, rendered: RenderedBuild) -> None:
+def test_create_then_unchanged_then_update(
+    aws: tuple[Any, Any, list[str]], local_config: Config, rendered: RenderedBuild
+) -> None:
     sm, s3, calls = aws
     plan = upsert(sm, s3, local_config, rendered, "main")
     assert plan.action == "create"
@@ -81,11 +85,16 @@ def test_upsert_failure_names_the_pipeline(local_config: Config, rendered: Rende
         for _upload in rendered.uploads:
             s3_stub.add_response("head_object", {})
         sm_stub.add_client_error("create_pipeline", "ValidationException", "Role is not valid", http_status_code=400)
-        with pytest.raises(BuildError, match=f"create of pipeline {rendered.pipeline_name} failed: ValidationException: Role is not valid"):
+        with pytest.raises(
+            BuildError,
+            match=f"create of pipeline {rendered.pipeline_name} failed: ValidationException: Role is not valid",
+        ):
             upsert(sm, s3, local_config, rendered, "main")
 
 
-def test_start_writes_an_auditable_manifest(aws: tuple[Any, Any, list[str]], local_config: Config, rendered: RenderedBuild) -> None:
+def test_start_writes_an_auditable_manifest(
+    aws: tuple[Any, Any, list[str]], local_config: Config, rendered: RenderedBuild
+) -> None:
     sm, s3, _ = aws
     with pytest.raises(BuildError, match="does not exist"):
         start(sm, s3, local_config, rendered, branch="main", commit=COMMIT, build_id=BUILD_ID)
@@ -103,7 +112,9 @@ def test_start_writes_an_auditable_manifest(aws: tuple[Any, Any, list[str]], loc
 
 
 def _stub_describe(stub: Stubber, arn: str, status: str, **extra: Any) -> None:
-    stub.add_response("describe_pipeline_execution", {"PipelineExecutionArn": arn, "PipelineExecutionStatus": status, **extra})
+    stub.add_response(
+        "describe_pipeline_execution", {"PipelineExecutionArn": arn, "PipelineExecutionStatus": status, **extra}
+    )
 
 
 def test_wait_reports_the_failing_step_and_its_reason() -> None:
@@ -158,7 +169,11 @@ def test_cleanup_deletes_the_branch_pipeline_and_data_only(
     branch_build = dataclasses.replace(rendered, pipeline_name="breast-cancer-build-feature-x")
     upsert(sm, s3, local_config, branch_build, "feature/x")
     upsert(sm, s3, local_config, rendered, "main")
-    for key in ("breast-cancer/feature-x/b1/out.csv", "breast-cancer/feature-x/b1/out.csv", "breast-cancer/main/b1/out.csv"):
+    for key in (
+        "breast-cancer/feature-x/b1/out.csv",
+        "breast-cancer/feature-x/b1/out.csv",
+        "breast-cancer/main/b1/out.csv",
+    ):
         s3.put_object(Bucket=bucket, Key=key, Body=b"x")
     preview = cleanup(sm, s3, local_config, "feature/x", dry_run=True)
     assert (preview.pipeline_deleted, preview.objects_deleted) == (True, 2)  # two versions of one key

@@ -71,12 +71,20 @@ def test_demo_runs_the_steps_for_real_and_writes_the_report(
     report = json.loads(report_file.read_text())
     assert [s["name"] for s in report["stages"]] == ["Preprocess", "Train", "Evaluate"]
     assert all(s["status"] == "Succeeded" and s["seconds"] > 0 for s in report["stages"])
-    assert report["metrics"]["auc"] > 0.95 and set(report["metrics"]) == {"auc", "f1", "precision", "recall", "accuracy"}
+    assert report["metrics"]["auc"] > 0.95 and set(report["metrics"]) == {
+        "auc",
+        "f1",
+        "precision",
+        "recall",
+        "accuracy",
+    }
     assert report["model_package_arn"] is None and report["endpoints"] == []  # honest: nothing is deployed yet
     assert report["total_seconds"] >= sum(s["seconds"] for s in report["stages"])
 
 
-def test_demo_reports_a_failing_step(local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_reports_a_failing_step(
+    local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mlops import demo
 
     broken = tmp_path / "steps"

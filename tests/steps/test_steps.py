@@ -179,12 +179,14 @@ def test_serving_imputes_missing_values(served: inference.Model, processed: Path
         ("{not json", "application/json", "invalid JSON"),
         ('{"instances": [{"mean radius": 1}]}', "application/json", "missing feature"),
         ('{"instances": [{"radius": 1}]}', "application/json", "unknown feature"),
-        ('{"instances": "x"}', "application/json", "expected {\"instances\""),
+        ('{"instances": "x"}', "application/json", 'expected {"instances"'),
         ('{"instances": []}', "application/json", "at least one row"),
         ("1", "application/x-npy", "expected content type text/csv or application/json"),
     ],
 )
-def test_bad_payloads_are_clear_client_errors(served: inference.Model, body: str, content_type: str, message: str) -> None:
+def test_bad_payloads_are_clear_client_errors(
+    served: inference.Model, body: str, content_type: str, message: str
+) -> None:
     with pytest.raises(inference.PayloadError, match=message):
         inference.input_fn(body, content_type)
 
@@ -196,7 +198,10 @@ def test_unsupported_accept_type(served: inference.Model) -> None:
 
 def test_evaluation_report_in_model_metrics_format(artifact: Path, processed: Path, tmp_path: Path) -> None:
     out = tmp_path / "evaluation"
-    assert evaluate.main(["--model-dir", str(artifact), "--test-dir", str(processed / "test"), "--output-dir", str(out)]) == 0
+    assert (
+        evaluate.main(["--model-dir", str(artifact), "--test-dir", str(processed / "test"), "--output-dir", str(out)])
+        == 0
+    )
     report = json.loads((out / "evaluation.json").read_text())
     metrics = report["binary_classification_metrics"]
     for name in ("auc", "f1", "precision", "recall", "accuracy"):

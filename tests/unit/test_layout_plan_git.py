@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from model_build.layout import BucketLayout, branch_slug, pipeline_name, sha256_of_files
-from model_build.plan import first_failed_step, plan_upsert
 from mlops.errors import GitError
 from mlops.gitinfo import current_revision, make_build_id, validate_build_id
+from model_build.layout import BucketLayout, branch_slug, pipeline_name, sha256_of_files
+from model_build.plan import first_failed_step, plan_upsert
 
 
 def test_pipeline_names_per_branch() -> None:
@@ -86,7 +86,20 @@ def test_revision_from_git(tmp_path: Path) -> None:
     with pytest.raises(GitError, match="failed"):
         current_revision({}, cwd=tmp_path)  # no commit yet
     subprocess.run(
-        ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"],
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "x",
+        ],
         check=True,
     )
     revision = current_revision({}, cwd=tmp_path)
