@@ -255,12 +255,18 @@ def wait(
     *,
     timeout_seconds: float,
     poll_seconds: float = 30.0,
+    first_poll_seconds: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> str:
-    """Poll until the execution ends or the bound passes; raise on Failed/Stopped/timeout."""
+    """Poll until the execution ends or the bound passes; raise on Failed/Stopped/timeout.
+
+    Polls back off from `first_poll_seconds` to `poll_seconds`, so a short execution (the twin's, or
+    a fully cached one) is seen at once and a long one costs few calls.
+    """
     deadline = clock() + timeout_seconds
+    interval = min(first_poll_seconds, poll_seconds)
     last = None
     while True:
         status = sm.describe_pipeline_execution(PipelineExecutionArn=execution_arn)["PipelineExecutionStatus"]
@@ -279,7 +285,8 @@ def wait(
                 f"`aws sagemaker describe-pipeline-execution --pipeline-execution-arn {execution_arn}`, "
                 "or raise build.wait_timeout_seconds",
             )
-        sleep(min(poll_seconds, remaining))
+        sleep(min(interval, remaining))
+        interval = min(interval * 2, poll_seconds)
 
 
 def _explain_failure(sm: SageMakerClient, execution_arn: str, status: str) -> PipelineExecutionFailed:

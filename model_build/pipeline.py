@@ -204,6 +204,8 @@ def build_pipeline(
         code=code_uris["preprocess"] + "preprocess.py",
         inputs=[_processing_input("input", input_data)],
         outputs=[_processing_output(c, output_uri("preprocess", c)) for c in PREPROCESS_CHANNELS],
+        # Paths are explicit (they are the scripts' defaults) so a local executor can map /opt/ml.
+        arguments=["--input-dir", "/opt/ml/processing/input", "--output-dir", "/opt/ml/processing"],
     )
     preprocess = ProcessingStep(name="Preprocess", step_args=preprocess_args, cache_config=cache)
 
@@ -240,6 +242,14 @@ def build_pipeline(
         code=code_uris["evaluate"] + "evaluate.py",
         inputs=[_processing_input("model", model_artifact), _processing_input("test", preprocessed("test"))],
         outputs=[_processing_output("evaluation", output_uri("evaluate", "evaluation"))],
+        arguments=[
+            "--model-dir",
+            "/opt/ml/processing/model",
+            "--test-dir",
+            "/opt/ml/processing/test",
+            "--output-dir",
+            "/opt/ml/processing/evaluation",
+        ],
     )
     report = PropertyFile(name=EVALUATION_REPORT, output_name="evaluation", path="evaluation.json")
     evaluate = ProcessingStep(name="Evaluate", step_args=evaluate_args, property_files=[report], cache_config=cache)

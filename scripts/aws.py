@@ -8,6 +8,8 @@ are honoured by boto3 itself, which is how the local twin is reached without cod
 
 from __future__ import annotations
 
+import os
+
 import boto3
 import botocore.exceptions
 
@@ -16,6 +18,12 @@ from mlops.errors import AwsError
 
 
 def session(config: Config) -> boto3.Session:
+    if config.is_local and not os.environ.get("AWS_ENDPOINT_URL"):
+        # Without an endpoint, the local profile's fake account ids would be sent to real AWS.
+        raise AwsError(
+            "the 'local' profile talks to the local twin, and no twin is running (AWS_ENDPOINT_URL is unset)",
+            hint="start it with `mlops local up`, or point AWS_ENDPOINT_URL at a running twin",
+        )
     return boto3.Session(region_name=config.region)
 
 

@@ -53,6 +53,24 @@ def progress(message: str) -> None:
 def cli(ctx: click.Context, config_path: str | None, profile: str | None) -> None:
     """Azure DevOps x Amazon SageMaker MLOps: build, register, approve and deploy models."""
     ctx.obj = Context(config_path, profile)
+    if (profile or os.environ.get("MLOPS_PROFILE")) == "local" and ctx.invoked_subcommand != "local":
+        _use_running_twin(config_path)
+
+
+def _use_running_twin(config_path: str | None) -> None:
+    """With the `local` profile, AWS calls go to the running twin unless AWS_ENDPOINT_URL says otherwise."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return
+    from mlops.config import find_config_file
+    from mlops.local.twin import environment, running, twin_dir
+
+    try:
+        directory = twin_dir(find_config_file(config_path))
+    except MlopsError:
+        return  # the command itself reports the missing config
+    state = running(directory)
+    if state is not None:
+        os.environ.update(environment(state, "automation"))
 
 
 # ---------------------------------------------------------------------------------------------- build
@@ -204,6 +222,13 @@ def demo(obj: Context, report: Path | None, work_dir: Path) -> None:
 
 
 # ------------------------------------------------------------------------- command groups of other modules
+from mlops.bridge import bridge as _bridge_group  # noqa: E402
+from mlops.local.cli import local as _local_group  # noqa: E402
+from mlops.registry import registry as _registry_group  # noqa: E402
+
+cli.add_command(_bridge_group)
+cli.add_command(_local_group)
+cli.add_command(_registry_group)
 
 
 # ------------------------------------------------------------------------------------------ entrypoint
@@ -219,7 +244,8 @@ def _report_error(error: BaseException) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="mlops", standalone_mode=False)
+        # Outside standalone mode, click returns ctx.exit()'s code instead of raising it.
+        result = cli.main(args=argv, prog_name="mlops", standalone_mode=False)
     except MlopsError as error:
         _report_error(error)
         return 1
@@ -231,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except click.exceptions.Exit as exit_:
         return exit_.exit_code
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -39,3 +39,7 @@ class PipelineExecutionFailed(BuildError):
 
 class AwsError(MlopsError):
     """An AWS call failed in a way the caller cannot fix by retrying the same input."""
+
+
+class BridgeError(MlopsError):
+    """`mlops bridge`: replaying the dead-letter queue or packaging the bridge Lambda failed."""

@@ -142,7 +142,7 @@ def test_wait_reports_the_failing_step_and_its_reason() -> None:
         with pytest.raises(PipelineExecutionFailed) as caught:
             wait(sm, arn, timeout_seconds=600, poll_seconds=30, sleep=sleeps.append, clock=lambda: 0.0)
     assert "step Fail Failed: Model auc 0.91 is below the quality threshold 0.95" in str(caught.value)
-    assert sleeps == [30]
+    assert sleeps == [1]  # the first poll comes quickly
 
 
 def test_wait_is_bounded() -> None:
@@ -157,7 +157,7 @@ def test_wait_is_bounded() -> None:
         for _ in range(4):
             _stub_describe(stub, arn, "Executing")
         with pytest.raises(BuildError, match="still Executing after 70s"):
-            wait(sm, arn, timeout_seconds=70, poll_seconds=30, sleep=sleep, clock=lambda: now[0])
+            wait(sm, arn, timeout_seconds=70, poll_seconds=30, first_poll_seconds=30, sleep=sleep, clock=lambda: now[0])
     assert now[0] == 70  # 30 + 30 + the 10 s that were left, never past the bound
 
 
@@ -187,3 +187,17 @@ def test_cleanup_deletes_the_branch_pipeline_and_data_only(
     assert any(v["Key"] == "breast-cancer/main/b1/out.csv" for v in remaining["Versions"])
     with pytest.raises(BuildError, match="refusing to clean up 'main'"):
         cleanup(sm, s3, local_config, "main")
+
+
+def test_wait_backs_off_to_the_poll_interval() -> None:
+    arn = "arn:aws:sagemaker:us-east-1:000000000001:pipeline/p/execution/abc"
+    sm = boto3.client("sagemaker", region_name="us-east-1")
+    sleeps: list[float] = []
+    with Stubber(sm) as stub:
+        for _ in range(7):
+            _stub_describe(stub, arn, "Executing")
+        _stub_describe(stub, arn, "Succeeded")
+        assert (
+            wait(sm, arn, timeout_seconds=3600, poll_seconds=30, sleep=sleeps.append, clock=lambda: 0.0) == "Succeeded"
+        )
+    assert sleeps == [1, 2, 4, 8, 16, 30, 30]

@@ -1,0 +1,374 @@
+"""The twin's AWS endpoint: moto, with a thin shim in front for what moto lacks and the flow needs.
+
+One HTTP server on 127.0.0.1 serves every AWS service boto3 asks for (through `AWS_ENDPOINT_URL`).
+The shim:
+  - maps a caller with no known credentials to the automation account (moto's accounts come from
+    the access key; assumed-role credentials land in the role's account, as in AWS);
+  - runs pipeline executions for real (StartPipelineExecution and its Describe/List/Stop calls) with
+    the local step executor, on the definition moto stores;
+  - serves InvokeEndpoint (`POST /endpoints/<name>/invocations`) and UpdateEndpoint (blue/green);
+  - emits `SageMaker Model Package State Change` on the automation account's default bus when
+    UpdateModelPackage changes a package's approval status.
+Everything else is moto's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+from moto.events.models import events_backends
+from moto.events.utils import EventTemplateParser
+from moto.iam.models import get_account_id_from
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.sagemaker.models import sagemaker_backends
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from mlops.local.endpoints import Hosting, InvocationError, error_body
+from mlops.local.executor import Execution, Executor, StepCache
+from mlops.local.moto_registry import aws_update_model_package_semantics
+from mlops.local.registry_events import state_change_entry
+
+log = logging.getLogger(__name__)
+
+# moto 5.2.5 leaves "account" out of the envelope it delivers to rule targets; AWS includes it.
+EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = (
+    '{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", "account": "<account>", '
+    '"time": <time>, "region": "<region>", "resources": <resources>, "detail": <detail>}'
+)
+
+MOTO_DEFAULT_ACCOUNT = "123456789012"
+TWIN_ACCESS_KEY = "twin-automation"  # unknown to moto's IAM: requests with it act as the automation account
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([a-z0-9-]+)/")
+_INVOCATION = re.compile(r"^/endpoints/([^/]+)/invocations$")
+StartResponse = Callable[..., Any]
+
+
+def _json(status: int, body: dict[str, Any]) -> tuple[int, bytes, str]:
+    return status, json.dumps(body, default=str).encode(), "application/x-amz-json-1.1"
+
+
+def _client_error(code: str, message: str, status: int = 400) -> tuple[int, bytes, str]:
+    return _json(status, {"__type": code, "message": message})
+
+
+class Shim:
+    def __init__(self, twin: TwinServer) -> None:
+        self.twin = twin
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/_twin/health":
+            return self._respond(start_response, *_json(200, {"status": "ok", **self.twin.describe()}))
+        account, region = self._caller(environ)
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = account
+        method = environ.get("REQUEST_METHOD", "GET")
+        invocation = _INVOCATION.match(path)
+        if method == "POST" and invocation:
+            return self._invoke(environ, start_response, account, region, invocation.group(1))
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        handler = {
+            "SageMaker.StartPipelineExecution": self._start_execution,
+            "SageMaker.DescribePipelineExecution": self._describe_execution,
+            "SageMaker.ListPipelineExecutionSteps": self._list_steps,
+            "SageMaker.ListPipelineExecutions": self._list_executions,
+            "SageMaker.StopPipelineExecution": self._stop_execution,
+            "SageMaker.UpdateEndpoint": self._update_endpoint,
+        }.get(target)
+        if handler is not None:
+            request = json.loads(self._body(environ) or b"{}")
+            try:
+                return self._respond(start_response, *handler(account, region, request))
+            except InvocationError as error:
+                return self._respond(start_response, error.status, error_body(error), "application/x-amz-json-1.1")
+        if target == "SageMaker.UpdateModelPackage":
+            return self._update_model_package(environ, start_response, account, region)
+        return self.moto(environ, start_response)  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------------------ plumbing
+
+    def _caller(self, environ: dict[str, Any]) -> tuple[str, str]:
+        match = _CREDENTIAL.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+        region = match.group(2) if match else self.twin.region
+        account = get_account_id_from(match.group(1)) if match else MOTO_DEFAULT_ACCOUNT
+        if account == MOTO_DEFAULT_ACCOUNT:
+            account = self.twin.accounts["automation"]
+        return account, region
+
+    @staticmethod
+    def _body(environ: dict[str, Any]) -> bytes:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        return bytes(body)
+
+    @staticmethod
+    def _respond(
+        start_response: StartResponse,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> list[bytes]:
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            404: "Not Found",
+            424: "Failed Dependency",
+            500: "Internal Server Error",
+        }
+        start_response(
+            f"{status} {reason.get(status, 'Status')}",
+            [("Content-Type", content_type), ("Content-Length", str(len(body))), *(headers or [])],
+        )
+        return [body]
+
+    # --------------------------------------------------------------------------- pipelines
+
+    def _start_execution(self, account: str, region: str, request: dict[str, Any]) -> tuple[int, bytes, str]:
+        name = request.get("PipelineName", "")
+        pipeline = sagemaker_backends[account][region].pipelines.get(name.split("/")[-1])
+        if pipeline is None:
+            return _client_error("ResourceNotFound", f"Pipeline '{name}' does not exist.")
+        token = request.get("ClientRequestToken")
+        if token and token in self.twin.tokens:
+            return _json(200, {"PipelineExecutionArn": self.twin.tokens[token]})
+        execution_id = uuid.uuid4().hex[:12]
+        execution = Execution(
+            arn=f"{pipeline.arn}/execution/{execution_id}",
+            pipeline_name=pipeline.pipeline_name,
+            pipeline_arn=pipeline.arn,
+            display_name=request.get("PipelineExecutionDisplayName") or f"execution-{execution_id}",
+            description=request.get("PipelineExecutionDescription", ""),
+            parameters={p["Name"]: p["Value"] for p in request.get("PipelineParameters", [])},
+        )
+        self.twin.executions[execution.arn] = execution
+        if token:
+            self.twin.tokens[token] = execution.arn
+        definition = json.loads(pipeline.pipeline_definition)
+        threading.Thread(target=self.twin.run_execution, args=(definition, execution), daemon=True).start()
+        return _json(200, {"PipelineExecutionArn": execution.arn})
+
+    def _execution(self, request: dict[str, Any]) -> Execution:
+        arn = request.get("PipelineExecutionArn", "")
+        execution = self.twin.executions.get(arn)
+        if execution is None:
+            raise InvocationError(400, "ResourceNotFound", f"Pipeline execution '{arn}' does not exist.")
+        return execution
+
+    def _describe_execution(self, account: str, region: str, request: dict[str, Any]) -> tuple[int, bytes, str]:
+        return _json(200, self._execution(request).describe())
+
+    def _list_steps(self, account: str, region: str, request: dict[str, Any]) -> tuple[int, bytes, str]:
+        steps = [s.to_api() for s in self._execution(request).steps]
+        steps.sort(key=lambda s: s["StartTime"], reverse=request.get("SortOrder", "Descending") == "Descending")
+        return _json(200, {"PipelineExecutionSteps": steps})
+
+    def _list_executions(self, account: str, region: str, request: dict[str, Any]) -> tuple[int, bytes, str]:
+        name = request.get("PipelineName", "").split("/")[-1]
+        found = [e for e in self.twin.executions.values() if e.pipeline_name == name]
+        found.sort(key=lambda e: e.created, reverse=request.get("SortOrder", "Descending") == "Descending")
+        summaries = [
+            {
+                "PipelineExecutionArn": e.arn,
+                "StartTime": e.created,
+                "PipelineExecutionStatus": e.status,
+                "PipelineExecutionDisplayName": e.display_name,
+            }
+            for e in found
+        ]
+        return _json(200, {"PipelineExecutionSummaries": summaries})
+
+    def _stop_execution(self, account: str, region: str, request: dict[str, Any]) -> tuple[int, bytes, str]:
+        execution = self._execution(request)
+        if execution.status == "Executing":
+            execution.status = "Stopping"
+            self.twin.executor.stop(execution)
+        return _json(200, {"PipelineExecutionArn": execution.arn})
+
+    # ---------------------------------------------------------------------------- hosting
+
+    def _invoke(
+        self, environ: dict[str, Any], start_response: StartResponse, account: str, region: str, name: str
+    ) -> list[bytes]:
+        body = self._body(environ)
+        try:
+            data, content_type, variant = self.twin.hosting.invoke(
+                account,
+                region,
+                name,
+                body,
+                str(environ.get("CONTENT_TYPE", "")),
+                str(environ.get("HTTP_ACCEPT", "")),
+            )
+        except InvocationError as error:
+            headers = [("x-amzn-ErrorType", error.code)]
+            return self._respond(start_response, error.status, error_body(error), "application/json", headers)
+        return self._respond(start_response, 200, data, content_type, [("x-Amzn-Invoked-Production-Variant", variant)])
+
+    def _update_endpoint(self, account: str, region: str, request: dict[str, Any]) -> tuple[int, bytes, str]:
+        self.twin.hosting.update(account, region, request)
+        endpoint = sagemaker_backends[account][region].endpoints[request["EndpointName"]]
+        return _json(200, {"EndpointArn": endpoint.arn})
+
+    # --------------------------------------------------------------------------- registry
+
+    def _update_model_package(
+        self, environ: dict[str, Any], start_response: StartResponse, account: str, region: str
+    ) -> Iterable[bytes]:
+        request = json.loads(self._body(environ) or b"{}")
+        backend = sagemaker_backends[account][region]
+        arn = request.get("ModelPackageArn", "")
+        try:
+            before = backend.describe_model_package(arn).model_approval_status
+        except Exception:  # unknown package: moto answers the request with its own error
+            before = None
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"] = status
+            return start_response(status, headers, exc_info)
+
+        body = b"".join(self.moto(environ, capture))
+        after_status = request.get("ModelApprovalStatus")
+        if str(captured.get("status", "")).startswith("200") and after_status and after_status != before:
+            package = backend.describe_model_package(arn).gen_response_object()
+            # SageMaker's event goes to the registry account's default bus, whoever approved.
+            registry_account = arn.split(":")[4]
+            events_backends[registry_account][region].put_events([state_change_entry(package)])
+        return [body]
+
+
+class TwinServer:
+    """The moto server with the shim, on 127.0.0.1, holding the three accounts of the `local` profile."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        accounts: dict[str, str],
+        region: str,
+        port: int = 0,
+        time_scale: float = 0.01,
+    ) -> None:
+        self.state_dir = state_dir
+        self.accounts = accounts
+        self.region = region
+        self.time_scale = time_scale
+        self.executions: dict[str, Execution] = {}
+        self.tokens: dict[str, str] = {}
+        self._server: BaseWSGIServer = make_server("127.0.0.1", port, Shim(self), threaded=True)
+        self._thread: threading.Thread | None = None
+        self._patches = contextlib.ExitStack()
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self.executor = Executor(
+            s3=self._client("s3"),
+            sagemaker=self._client("sagemaker"),
+            work_dir=state_dir / "jobs",
+            cache=StepCache(state_dir / "step-cache.json"),
+        )
+        self.hosting = Hosting(
+            read_object=self._read_object,
+            automation_account=accounts["automation"],
+            cache_dir=state_dir / "models",
+            time_scale=time_scale,
+        )
+
+    def _client(self, service: str) -> Any:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=TWIN_ACCESS_KEY,
+            aws_secret_access_key="twin",  # noqa: S106 - the twin accepts any secret
+            config=BotoConfig(retries={"max_attempts": 2, "mode": "standard"}),
+        )
+
+    def _read_object(self, uri: str) -> bytes:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        body: bytes = self._client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    def run_execution(self, definition: dict[str, Any], execution: Execution) -> None:
+        try:
+            self.executor.run(definition, execution)
+        except Exception as exc:  # an executor bug must still end the execution, visibly
+            log.exception("execution %s crashed", execution.arn)
+            execution.status = "Failed"
+            execution.failure_reason = f"local executor error: {type(exc).__name__}: {exc}"
+
+    def describe(self) -> dict[str, Any]:
+        return {"url": self.url, "region": self.region, "accounts": self.accounts, "pid": os.getpid()}
+
+    def _patch_moto(self) -> None:
+        # SageMaker leaves absent UpdateModelPackage fields alone; moto 5.2.5 clears them.
+        self._patches.enter_context(aws_update_model_package_semantics())
+
+    def start(self) -> TwinServer:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._patch_moto()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._patch_moto()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._patches.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the background process that `mlops local up` starts."""
+    parser = argparse.ArgumentParser(description="the local twin's AWS endpoint (started by `mlops local up`)")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--accounts", required=True, help="JSON: {automation, staging, prod}")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--time-scale", type=float, default=0.01)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    twin = TwinServer(
+        state_dir=args.state_dir,
+        accounts=json.loads(args.accounts),
+        region=args.region,
+        port=args.port,
+        time_scale=args.time_scale,
+    )
+    ready = args.state_dir / "server.json"
+    ready.write_text(json.dumps({**twin.describe(), "started": time.time()}))
+
+    def shutdown(signum: int, frame: Any) -> None:
+        threading.Thread(target=twin.stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    twin.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""An in-process twin (the same server `mlops local up` runs), shared by the tests of one module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from mlops.config import Config, load_config
+from mlops.local.bootstrap import Bootstrapped, bootstrap
+from mlops.local.server import TwinServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Twin:
+    server: TwinServer
+    config: Config
+    made: Bootstrapped
+
+    def session(self, account: str = "automation") -> boto3.Session:
+        base = boto3.Session(
+            aws_access_key_id="twin-automation", aws_secret_access_key="x", region_name=self.config.region
+        )
+        if account == "automation":
+            return base
+        role = getattr(self.config.accounts, account).role_arn()
+        creds = base.client("sts", endpoint_url=self.server.url).assume_role(RoleArn=role, RoleSessionName="twin-test")[
+            "Credentials"
+        ]
+        return boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=self.config.region,
+        )
+
+    def client(self, service: str, account: str = "automation") -> Any:
+        return self.session(account).client(service, endpoint_url=self.server.url)
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
+    config = load_config(REPO_ROOT / "mlops.yaml", profile="local", environ={})
+    server = TwinServer(
+        state_dir=tmp_path_factory.mktemp("twin"),
+        accounts={"automation": "000000000001", "staging": "000000000002", "prod": "000000000003"},
+        region=config.region,
+        time_scale=0.001,
+    ).start()
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AWS_ENDPOINT_URL", server.url)
+    patch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
+    try:
+        made = bootstrap(
+            config,
+            boto3.Session(aws_access_key_id="twin-automation", aws_secret_access_key="x", region_name=config.region),
+        )
+        yield Twin(server=server, config=config, made=made)
+    finally:
+        patch.undo()
+        server.stop()

@@ -1,0 +1,63 @@
+"""`mlops local up|status|env|down` and `mlops registry` through a real background twin process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlops.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def twin_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    directory = tmp_path / "twin"
+    monkeypatch.setenv("MLOPS_TWIN_DIR", str(directory))
+    monkeypatch.setenv("MLOPS_CONFIG", str(REPO_ROOT / "mlops.yaml"))
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    before = dict(os.environ)
+    yield directory
+    main(["local", "down"])
+    # `mlops` points its own process at the twin; undo that for the next tests.
+    for name in set(os.environ) - set(before):
+        monkeypatch.delenv(name)
+    for name, value in before.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_lifecycle_env_and_registry(twin_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--profile", "local", "local", "status"]) == 1
+    assert "not running" in capsys.readouterr().out
+    assert main(["--profile", "local", "registry", "list"]) == 1
+    assert "no twin is running" in capsys.readouterr().err
+
+    assert main(["--profile", "local", "local", "up"]) == 0
+    assert "twin started at http://127.0.0.1:" in capsys.readouterr().out
+    assert main(["--profile", "local", "local", "up"]) == 0
+    assert "already running" in capsys.readouterr().out
+    assert main(["local", "status"]) == 0
+    assert '"status": "running"' in capsys.readouterr().out
+
+    assert main(["local", "env", "--account", "staging"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    exported = dict(line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))
+    assert exported["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert exported["AWS_SESSION_TOKEN"]  # staging is reached through sts:AssumeRole
+
+    assert main(["--profile", "local", "registry", "list"]) == 0
+    assert "no packages in group breast-cancer" in capsys.readouterr().err
+    assert main(["--profile", "local", "registry", "approve", "--version", "3", "--reason", "x"]) == 1
+    assert "model package arn:aws:sagemaker:us-east-1:000000000001:model-package/breast-cancer/3 not found" in (
+        capsys.readouterr().err
+    )
+
+    assert main(["local", "down"]) == 0
+    assert capsys.readouterr().out.strip() == "twin stopped"
+    assert not twin_env.exists()
+    assert main(["local", "env"]) == 1
+    assert "the twin is not running" in capsys.readouterr().err
