@@ -40,10 +40,22 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Invalid value for '--timeout'" in capsys.readouterr().err
 
 
+def test_local_profile_without_a_twin_refuses_to_call_aws(local: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "upsert", "--dry-run"]) == 1
+    assert "no twin is running" in capsys.readouterr().err
+
+
 @pytest.mark.slow
-def test_upsert_dry_run_then_upsert_then_run(local: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_upsert_dry_run_then_upsert_then_run(
+    local: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The cloud profile against moto (the local profile would insist on a running twin).
+    monkeypatch.delenv("MLOPS_PROFILE")
+    monkeypatch.setenv("MLOPS__REGION", "us-east-1")
+    monkeypatch.setenv("MLOPS__BUILD__ARTIFACT_BUCKET", "mlops-artifacts-111111111111-us-east-1")
+    monkeypatch.setenv("MLOPS__BUILD__KMS_KEY_ID", "")
     with mock_aws():
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="mlops-artifacts-000000000001-us-east-1")
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="mlops-artifacts-111111111111-us-east-1")
         assert main(["build", "upsert", "--dry-run"]) == 0
         assert capsys.readouterr().out.strip() == "(dry run) pipeline breast-cancer-build: create"
         assert main(["build", "upsert"]) == 0
