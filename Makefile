@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 COVERAGE_FLOOR := 85
 PACKAGES := mlops mlops_bridge model_build model_deploy
 
-.PHONY: install demo test check lint fmt lock clean
+.PHONY: install demo test check lint fmt lock clean infra-lint lock-checkov
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; this project needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
@@ -40,6 +40,7 @@ test: check
 	ln -sfn ../scripts .typecheck/mlops
 	ln -sfn ../infra/bridge .typecheck/mlops_bridge
 	ln -sfn ../model_build .typecheck/model_build
+	ln -sfn ../model_deploy .typecheck/model_deploy
 
 check: install .typecheck
 	$(BIN)/ruff check .
@@ -57,5 +58,19 @@ fmt: install
 lock: install
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev --output-file requirements.lock pyproject.toml
 
+# checkov pins packaging<24, which conflicts with pytest: it lives in its own tool environment.
+CHECKOV := .tools/checkov/bin/checkov
+$(CHECKOV): infra/requirements-checkov.lock | install
+	rm -rf .tools/checkov
+	$(BIN)/uv venv --quiet --python $(BIN)/python .tools/checkov
+	$(BIN)/uv pip install --quiet --python .tools/checkov/bin/python -r infra/requirements-checkov.lock
+
+# cfn-lint and checkov on infra/templates (cfn-lint also runs inside `make test`).
+infra-lint: install $(CHECKOV)
+	$(BIN)/mlops infra lint
+
+lock-checkov: install
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes infra/checkov.in -o infra/requirements-checkov.lock
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml test-results.xml .typecheck .mlops
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml test-results.xml .typecheck .tools .mlops

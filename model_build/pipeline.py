@@ -284,7 +284,12 @@ def build_pipeline(
         model_metrics=ModelMetrics(
             model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")
         ),
-        customer_metadata_properties={"git_commit": git_commit, "build_id": build_id},
+        customer_metadata_properties={
+            "git_commit": git_commit,
+            "build_id": build_id,
+            # Where the staging tests find rows the model never saw (the real location, also when cached).
+            "test_data_uri": Join(on="/", values=[preprocessed("test"), "test.csv"]),
+        },
         description=f"{config.project.name}: XGBoost binary classifier",
     )
     register = ModelStep(name="Register", step_args=register_args)

@@ -223,12 +223,18 @@ def demo(obj: Context, report: Path | None, work_dir: Path) -> None:
 
 # ------------------------------------------------------------------------- command groups of other modules
 from mlops.bridge import bridge as _bridge_group  # noqa: E402
+from mlops.infra import infra as _infra_group  # noqa: E402
 from mlops.local.cli import local as _local_group  # noqa: E402
 from mlops.registry import registry as _registry_group  # noqa: E402
+from model_deploy.commands import deploy as _deploy_group  # noqa: E402
+from model_deploy.commands import endpoint_test_command as _test_command  # noqa: E402
 
 cli.add_command(_bridge_group)
+cli.add_command(_deploy_group)
+cli.add_command(_infra_group)
 cli.add_command(_local_group)
 cli.add_command(_registry_group)
+cli.add_command(_test_command)
 
 
 # ------------------------------------------------------------------------------------------ entrypoint

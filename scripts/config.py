@@ -19,12 +19,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops.errors import ConfigError
+from model_deploy.settings import DeploySettings
 
 CONFIG_FILE_NAME = "mlops.yaml"
 ENV_PREFIX = "MLOPS__"
@@ -183,6 +184,7 @@ class Config(_Strict):
     accounts: Accounts
     azure_devops: AzureDevOps
     build: Build
+    deploy: DeploySettings
     profile: str = Field("default", description="the profile these values came from")
 
     @property
@@ -325,9 +327,17 @@ def _describe(model: type[BaseModel], prefix: str = "") -> None:
             description = description or getattr(meta, "description", None)
         if description:
             _FIELD_DESCRIPTIONS[dotted] = description
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            _describe(annotation, dotted + ".")
+        _describe_nested(field.annotation, dotted + ".")
+
+
+def _describe_nested(annotation: Any, prefix: str) -> None:
+    # Walk into optional models (`X | None`) and lists/dicts of models as well: an error inside a
+    # list item is located as `a.b.0.c`, which `_explain` looks up without the index as `a.b.c`.
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        _describe(annotation, prefix)
+        return
+    for argument in get_args(annotation):
+        _describe_nested(argument, prefix)
 
 
 _describe(Config)

@@ -43,3 +43,27 @@ class AwsError(MlopsError):
 
 class BridgeError(MlopsError):
     """`mlops bridge`: replaying the dead-letter queue or packaging the bridge Lambda failed."""
+
+
+class DeployError(MlopsError):
+    """`mlops deploy|test`: a deployment was refused, could not be planned or did not reach InService."""
+
+
+class PackageRefused(DeployError):
+    """Verification refused the package (unknown, not approved, foreign group, no staging pass); nothing created."""
+
+
+class DeploymentFailed(DeployError):
+    """Applying a plan failed; the endpoint was left on, or restored to, its previous configuration."""
+
+
+class RollbackUnavailable(DeployError):
+    """`mlops deploy rollback` found no earlier deployment record to go back to."""
+
+
+class EndpointTestsFailed(DeployError):
+    """`mlops test`: the endpoint test suite ran and at least one test failed."""
+
+
+class InfraError(MlopsError):
+    """`mlops infra`: linting or deploying the account CloudFormation failed."""

@@ -3,7 +3,7 @@
 Automation account: the KMS key and alias, the artifact bucket (versioned), the pipeline execution
 role, the model package group, the approval rule of EventBridge with an SQS target (the bridge's
 queue in the twin) and the bridge's dead-letter queue. Staging and prod: the deploy role (reached by
-sts:AssumeRole, as in the cloud) and a data-capture bucket. Idempotent: running it twice changes nothing.
+sts:AssumeRole, as in the cloud), the hosting execution role and the stage bucket of `deploy.<stage>`. Idempotent: running it twice changes nothing.
 """
 
 from __future__ import annotations
@@ -107,15 +107,20 @@ def bootstrap(config: Config, automation: boto3.Session) -> Bootstrapped:
     events.put_rule(Name=APPROVAL_RULE, EventPattern=json.dumps(pattern), State="ENABLED")
     events.put_targets(Rule=APPROVAL_RULE, Targets=[{"Id": "bridge-queue", "Arn": queue_arn}])
 
-    for stage in (accounts.staging, accounts.prod):
+    for settings in (config.deploy.staging, config.deploy.prod):
+        stage = getattr(accounts, settings.account)
         sts = automation.client("sts")
-        credentials = sts.assume_role(RoleArn=stage.role_arn(), RoleSessionName="mlops-twin-bootstrap")["Credentials"]
+        role = stage.role_arn(settings.role_name)
+        credentials = sts.assume_role(RoleArn=role, RoleSessionName="mlops-twin-bootstrap")["Credentials"]
         target = boto3.Session(
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],
             region_name=region,
         )
-        _ensure_role(target.client("iam"), stage.deploy_role_name, _trust(accounts.automation.id))
-        _ensure_bucket(target.client("s3"), f"mlops-datacapture-{stage.id}-{region}", region)
+        target_iam = target.client("iam")
+        _ensure_role(target_iam, settings.role_name or stage.deploy_role_name, _trust(accounts.automation.id))
+        _ensure_role(target_iam, settings.execution_role_name, _trust(stage.id))
+        # The stage's bucket: data capture, async and batch output, monitoring reports.
+        _ensure_bucket(target.client("s3"), settings.bucket.format(account_id=stage.id, region=region), region)
     return Bootstrapped(approval_queue_url=queue_url, bridge_dlq_url=dlq_url, kms_key_arn=key_arn)

@@ -89,6 +89,12 @@ def test_register_and_fail(definition: dict[str, Any]) -> None:
     assert register["CustomerMetadataProperties"] == {
         "git_commit": {"Get": "Parameters.GitCommit"},
         "build_id": {"Get": "Parameters.BuildId"},
+        "test_data_uri": {
+            "Std:Join": {
+                "On": "/",
+                "Values": [{"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}, "test.csv"],
+            }
+        },
     }
     container = register["InferenceSpecification"]["Containers"][0]
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"

@@ -91,7 +91,7 @@ def test_demo_runs_the_steps_for_real_and_writes_the_report(
         "accuracy",
     }
     assert report["model_package_arn"] is None and report["endpoints"] == []  # honest: nothing is deployed yet
-    assert report["total_seconds"] >= sum(s["seconds"] for s in report["stages"])
+    assert report["total_seconds"] >= sum(s["seconds"] for s in report["stages"]) - 0.01  # rounded to ms
 
 
 def test_demo_reports_a_failing_step(

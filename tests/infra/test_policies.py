@@ -1,0 +1,270 @@
+"""Policy rules as tests: least privilege, KMS everywhere, no secrets, OIDC trust, names the code relies on."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops.infra_templates import TEMPLATE_BODY_LIMIT, load_template, template_body
+
+from .conftest import TEMPLATE_FILES
+
+# Actions IAM offers no resource-level permissions for: Resource "*" is the only form. All read-only, except
+# PutMetricData and the autoscaling writes, which must then carry a condition that narrows them.
+RESOURCE_WILDCARD_OK = {
+    "ecr:GetAuthorizationToken": None,
+    "sts:GetCallerIdentity": None,
+    "sagemaker:ListModelPackages": None,
+    "sagemaker:ListEndpoints": None,
+    "sagemaker:ListEndpointConfigs": None,
+    "sagemaker:ListModels": None,
+    "sagemaker:ListMonitoringSchedules": None,
+    "cloudwatch:GetMetricData": None,
+    "cloudwatch:PutMetricData": "cloudwatch:namespace",
+    "application-autoscaling:DeleteScalingPolicy": "application-autoscaling:service-namespace",
+    "application-autoscaling:DeregisterScalableTarget": "application-autoscaling:service-namespace",
+    "application-autoscaling:DescribeScalableTargets": "application-autoscaling:service-namespace",
+    "application-autoscaling:DescribeScalingPolicies": "application-autoscaling:service-namespace",
+    "application-autoscaling:PutScalingPolicy": "application-autoscaling:service-namespace",
+    "application-autoscaling:RegisterScalableTarget": "application-autoscaling:service-namespace",
+}
+SECRET_NAME = re.compile(r"secret|token|password|passwd|pat$|credential|hmac|private", re.IGNORECASE)
+SECRET_VALUE = re.compile(r"AKIA[0-9A-Z]{16}|-----BEGIN|^[a-z2-7]{52}$|xox[bp]-|ghp_[A-Za-z0-9]{20,}")
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def sub_text(value: Any) -> str:
+    """The template text of a string, !Sub string or !Sub [string, vars] (variables stay as ${...})."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        inner = value["Fn::Sub"]
+        return inner if isinstance(inner, str) else inner[0]
+    return json.dumps(value)
+
+
+def trust_document(role: dict[str, Any]) -> dict[str, Any]:
+    document = role["Properties"]["AssumeRolePolicyDocument"]
+    if isinstance(document, dict) and "Statement" in document:
+        return document
+    return json.loads(sub_text(document))  # a !Sub'd JSON string: needed for the OIDC condition keys
+
+
+def statements(node: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """Every policy statement anywhere in the node: (where, statement, is a resource policy)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("Statement"), list):
+            for statement in node["Statement"]:
+                yield where, statement, "Principal" in statement
+            return
+        for key, child in node.items():
+            yield from statements(child, f"{where}.{key}" if where else key)
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            yield from statements(child, f"{where}[{index}]")
+
+
+def all_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
+    found = list(statements(template["Resources"]))
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            found += [(f"{logical_id}.trust", s, True) for s in trust_document(resource)["Statement"]]
+    return found
+
+
+@pytest.mark.parametrize("name", ["automation", "target"])
+def test_no_allow_grants_a_wildcard_action(templates: dict[str, dict[str, Any]], name: str) -> None:
+    found = all_statements(templates[name])
+    assert len(found) > 20, "the walk found too few statements to mean anything"
+    for where, statement, _ in found:
+        if statement["Effect"] != "Allow":
+            continue
+        assert "NotAction" not in statement and "NotResource" not in statement, where
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, f"{where}: Allow of wildcard action {action!r}"
+
+
+@pytest.mark.parametrize("name", ["automation", "target"])
+def test_identity_policies_use_resource_star_only_where_iam_has_nothing_narrower(
+    templates: dict[str, dict[str, Any]], name: str
+) -> None:
+    for where, statement, is_resource_policy in all_statements(templates[name]):
+        if statement["Effect"] != "Allow" or is_resource_policy:
+            continue
+        if "*" not in as_list(statement.get("Resource")):
+            continue
+        for action in as_list(statement["Action"]):
+            assert action in RESOURCE_WILDCARD_OK, f"{where}: {action} on Resource '*'"
+            needed = RESOURCE_WILDCARD_OK[action]
+            if needed:
+                keys = {key for condition in statement.get("Condition", {}).values() for key in condition}
+                assert needed in keys, f"{where}: {action} on '*' needs a {needed} condition"
+
+
+@pytest.mark.parametrize("name", ["automation", "target"])
+def test_resource_policies_name_their_principals(templates: dict[str, dict[str, Any]], name: str) -> None:
+    for where, statement, is_resource_policy in all_statements(templates[name]):
+        if statement["Effect"] != "Allow" or not is_resource_policy:
+            continue
+        principal = statement["Principal"]
+        assert principal != "*" and principal != {"AWS": "*"}, f"{where}: Allow to everyone"
+        for arn in as_list(principal.get("AWS", [])):
+            text = sub_text(arn)
+            if ":root" in text and "${AWS::AccountId}" not in text:
+                # another account: only named roles of it, through aws:PrincipalArn
+                assert "aws:PrincipalArn" in statement.get("Condition", {}).get("ArnEquals", {}), where
+        if "Service" in principal:
+            assert statement.get("Condition"), f"{where}: a service principal without a source condition"
+
+
+@pytest.mark.parametrize("name", ["automation", "target"])
+def test_no_long_lived_credentials_and_every_role_trust_is_scoped(
+    templates: dict[str, dict[str, Any]], name: str
+) -> None:
+    resources = templates[name]["Resources"]
+    assert not [r for r in resources.values() if r["Type"] in ("AWS::IAM::User", "AWS::IAM::AccessKey")]
+    roles = {k: r for k, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    assert roles
+    for logical_id, role in roles.items():
+        for statement in trust_document(role)["Statement"]:
+            principal = statement["Principal"]
+            if "Federated" in principal:
+                equals = statement["Condition"]["StringEquals"]
+                assert "StringLike" not in statement["Condition"], logical_id
+                aud = [v for k, v in equals.items() if k.endswith(":aud")]
+                sub = [v for k, v in equals.items() if k.endswith(":sub")]
+                assert aud == ["api://AzureADTokenExchange"], logical_id
+                assert len(sub) == 1 and re.fullmatch(
+                    r"sc://\$\{AzureDevOpsOrganizationName\}/\$\{AzureDevOpsProject\}/\$\{\w+\}", sub[0]
+                ), (logical_id, sub)
+                assert all(k.startswith("vstoken.dev.azure.com/${AzureDevOpsOrganizationId}:") for k in equals)
+            elif "AWS" in principal:  # role chaining from another account: one named role only
+                assert statement["Action"] == "sts:AssumeRole"
+                assert list(statement["Condition"]["ArnEquals"]) == ["aws:PrincipalArn"], logical_id
+            else:
+                assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+@pytest.mark.parametrize("name", ["automation", "target"])
+def test_oidc_provider_is_azure_devops(templates: dict[str, dict[str, Any]], name: str) -> None:
+    (provider,) = [r for r in templates[name]["Resources"].values() if r["Type"] == "AWS::IAM::OIDCProvider"]
+    assert sub_text(provider["Properties"]["Url"]) == "https://vstoken.dev.azure.com/${AzureDevOpsOrganizationId}"
+    assert provider["Properties"]["ClientIdList"] == ["api://AzureADTokenExchange"]
+
+
+@pytest.mark.parametrize("name", ["automation", "target"])
+def test_no_secret_in_parameter_defaults_outputs_or_properties(templates: dict[str, dict[str, Any]], name: str) -> None:
+    template = templates[name]
+    for key, parameter in template["Parameters"].items():
+        if SECRET_NAME.search(key):
+            assert parameter.get("NoEcho") is True and "Default" not in parameter, key
+        assert not SECRET_VALUE.search(str(parameter.get("Default", ""))), key
+    text = json.dumps(template)
+    assert "{{resolve:" not in text
+    assert "SecretString" not in text
+    no_echo = {k for k, p in template["Parameters"].items() if p.get("NoEcho")}
+    for key, output in template.get("Outputs", {}).items():
+        value = json.dumps(output["Value"])
+        assert not SECRET_VALUE.search(value), key
+        assert not any(f'"Ref": "{p}"' in value for p in no_echo), key
+
+
+@pytest.mark.parametrize("name", ["automation", "target"])
+def test_every_bucket_is_versioned_kms_encrypted_tls_only_and_private(
+    templates: dict[str, dict[str, Any]], name: str
+) -> None:
+    resources = templates[name]["Resources"]
+    buckets = {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::S3::Bucket"}
+    assert buckets
+    policies = {
+        r["Properties"]["Bucket"]["Ref"]: r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy"
+    }
+    for logical_id, bucket in buckets.items():
+        assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}, logical_id
+        (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", logical_id
+        assert "Fn::GetAtt" in rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"], "a key of this stack"
+        assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}, logical_id
+        assert len(bucket["PublicAccessBlockConfiguration"]) == 4, logical_id
+        tls = [
+            s for s in policies[logical_id]["Statement"]
+            if s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+        ]  # fmt: skip
+        assert tls and tls[0]["Action"] == "s3:*" and tls[0]["Principal"] == "*", logical_id
+
+
+@pytest.mark.parametrize("name", ["automation", "target"])
+def test_kms_everywhere_it_applies(templates: dict[str, dict[str, Any]], name: str) -> None:
+    where_the_key_goes = {
+        "AWS::SQS::Queue": "KmsMasterKeyId",
+        "AWS::SNS::Topic": "KmsMasterKeyId",
+        "AWS::SecretsManager::Secret": "KmsKeyId",
+        "AWS::Logs::LogGroup": "KmsKeyId",
+        "AWS::Lambda::Function": "KmsKeyArn",
+    }
+    for logical_id, resource in templates[name]["Resources"].items():
+        properties = resource.get("Properties", {})
+        kind = resource["Type"]
+        if kind in where_the_key_goes:
+            assert "Fn::GetAtt" in properties.get(where_the_key_goes[kind], {}), logical_id
+        if kind == "AWS::KMS::Key":
+            assert properties["EnableKeyRotation"] is True, logical_id
+        if kind == "AWS::DynamoDB::Table":
+            assert properties["SSESpecification"]["SSEType"] == "KMS", logical_id
+            assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        if kind == "AWS::ECR::Repository":
+            assert properties["EncryptionConfiguration"]["EncryptionType"] == "KMS", logical_id
+            assert properties["ImageTagMutability"] == "IMMUTABLE"
+            assert properties["ImageScanningConfiguration"] == {"ScanOnPush": True}
+
+
+def test_artifact_key_grants_decrypt_to_the_staging_and_prod_roles(templates: dict[str, dict[str, Any]]) -> None:
+    policy = templates["automation"]["Resources"]["ArtifactKey"]["Properties"]["KeyPolicy"]
+    (grant,) = [s for s in policy["Statement"] if s["Sid"] == "TargetRolesDecryptArtifactsThroughS3"]
+    assert "kms:Decrypt" in grant["Action"]
+    principals = {sub_text(p) for p in grant["Principal"]["AWS"]}
+    assert principals == {
+        "arn:${AWS::Partition}:iam::${StagingAccountId}:root",
+        "arn:${AWS::Partition}:iam::${ProdAccountId}:root",
+    }
+    roles = {sub_text(a) for a in grant["Condition"]["ArnEquals"]["aws:PrincipalArn"]}
+    for account, deploy_role in (
+        ("StagingAccountId", "StagingDeployRoleName"),
+        ("ProdAccountId", "ProdDeployRoleName"),
+    ):
+        for role in (deploy_role, "TargetEndpointRoleName", "TargetMonitoringRoleName"):
+            assert f"arn:${{AWS::Partition}}:iam::${{{account}}}:role/${{{role}}}" in roles
+    assert grant["Condition"]["StringEquals"]["kms:ViaService"] == {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}
+    # and the target side asks for exactly that: the endpoint role decrypts automation keys only through S3
+    endpoint = templates["target"]["Resources"]["EndpointRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    (decrypt,) = [s for s in endpoint["Statement"] if s["Sid"] == "DecryptModelArtifactsThroughS3"]
+    assert "${AutomationAccountId}" in json.dumps(decrypt["Resource"])
+
+
+def test_only_humans_approve(templates: dict[str, dict[str, Any]]) -> None:
+    resources = templates["automation"]["Resources"]
+    pipeline = json.dumps(resources["PipelineExecutionRole"]["Properties"]["Policies"])
+    assert '"sagemaker:ModelApprovalStatus": "PendingManualApproval"' in pipeline
+    assert "UpdateModelPackage" not in pipeline
+    assert "UpdateModelPackage" not in json.dumps(resources["BuildRole"]["Properties"]["Policies"])
+    bridge = resources["BridgeRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in bridge if s["Effect"] == "Deny"]
+    assert deny["Action"] == "sagemaker:UpdateModelPackage"
+    assert deny["Condition"] == {"Null": {"sagemaker:ModelApprovalStatus": "false"}}
+
+
+@pytest.mark.parametrize("path", TEMPLATE_FILES, ids=lambda p: p.name)
+def test_the_body_sent_is_the_same_template_and_fits_inline(path: Path) -> None:
+    body = template_body(path)
+    assert json.loads(body) == load_template(path)
+    assert len(body.encode()) < TEMPLATE_BODY_LIMIT - 5_000, "keep headroom for growth"
