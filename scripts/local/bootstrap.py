@@ -3,7 +3,8 @@
 Automation account: the KMS key and alias, the artifact bucket (versioned), the pipeline execution
 role, the model package group, the approval rule of EventBridge with an SQS target (the bridge's
 queue in the twin) and the bridge's dead-letter queue. Staging and prod: the deploy role (reached by
-sts:AssumeRole, as in the cloud), the hosting execution role and the stage bucket of `deploy.<stage>`. Idempotent: running it twice changes nothing.
+sts:AssumeRole, as in the cloud), the hosting execution role and the stage bucket of `deploy.<stage>`.
+Idempotent: running it twice changes nothing.
 """
 
 from __future__ import annotations

@@ -92,7 +92,10 @@ def test_register_and_fail(definition: dict[str, Any]) -> None:
         "test_data_uri": {
             "Std:Join": {
                 "On": "/",
-                "Values": [{"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}, "test.csv"],
+                "Values": [
+                    {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"},
+                    "test.csv",
+                ],
             }
         },
     }
