@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -191,40 +190,69 @@ def build_cleanup(obj: Context, branch: str, dry_run: bool) -> None:
 @cli.command()
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
 @click.option(
-    "--work-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".mlops/demo"), show_default=True
+    "--auto-approve/--prompt",
+    default=None,
+    help="Answer the prod approval automatically (default when stdin is not a terminal) or ask.",
 )
 @pass_context
-def demo(obj: Context, report: Path | None, work_dir: Path) -> None:
-    """Run the use case's steps locally on the bundled data and print the model's metrics."""
-    from mlops.demo import run_demo
+def demo(obj: Context, report: Path | None, auto_approve: bool | None) -> None:
+    """The whole flow on the local twin: build, approve, bridge, deploy to staging, test, prod."""
+    from mlops.config import find_config_file
+    from mlops.local.flow import Flow
+    from mlops.local.twin import twin_dir
 
-    config = obj.config  # a bad config fails before anything runs
-    click.echo(
-        "mlops demo: running the three step scripts locally (preprocess -> train -> evaluate) on the bundled\n"
-        "breast-cancer data, as SageMaker would run them. The local twin (registry, approval, bridge, deploy)\n"
-        "is not built yet: nothing is registered or deployed by this demo.",
-        err=True,
+    config_file = find_config_file(obj.config_path)
+    config = load_config(config_file, profile="local")
+    interactive = sys.stdin.isatty() if auto_approve is None else not auto_approve
+
+    def approve_prod(environment: str) -> bool:
+        if not interactive:
+            progress(f"    approval for environment {environment}: approved automatically (no terminal)")
+            return True
+        return click.confirm(f"    Approve the deployment to environment {environment!r}?", default=True, err=True)
+
+    flow = Flow(
+        config,
+        repo_root=config_file.parent,
+        twin_directory=twin_dir(config_file),
+        approve_prod=approve_prod,
+        progress=progress,
     )
-    run_dir = work_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    result = run_demo(config, run_dir, progress=progress)
+    try:
+        result = flow.run()
+    finally:
+        _print_flow(flow.report)
+        if report:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(json.dumps(flow.report.to_json(), indent=2) + "\n")
+            click.echo(f"report written to {report}")
+    click.echo(
+        f'the twin keeps running: eval "$(mlops local env --account prod)" to call {len(result.endpoints)} endpoint(s)'
+    )
+    click.echo("stop it with: mlops local down")
+
+
+def _print_flow(report: Any) -> None:
     click.echo("")
-    click.echo(f"{'stage':<12}{'status':<12}{'seconds':>8}")
-    for stage in result.stages:
-        click.echo(f"{stage.name:<12}{stage.status:<12}{stage.seconds:>8.1f}")
-    click.echo("")
-    click.echo("test-split metrics: " + "  ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
-    click.echo(f"evaluation report: {result.evaluation_dir}/report.md")
-    click.echo(f"total: {result.total_seconds:.1f}s")
-    if report:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result.report(), indent=2) + "\n")
-        click.echo(f"report written to {report}")
+    click.echo(f"{'stage':<48}{'status':<11}{'seconds':>8}")
+    for stage in report.stages:
+        click.echo(f"{stage.name:<48}{stage.status:<11}{stage.seconds:>8.1f}")
+    click.echo(f"{'total':<59}{report.total_seconds:>8.1f}")
+    if report.model_package_arn:
+        click.echo(f"model package: {report.model_package_arn}")
+    if report.metrics:
+        click.echo("test-split metrics: " + "  ".join(f"{k}={v:.4f}" for k, v in report.metrics.items()))
+    for endpoint in report.endpoints:
+        click.echo(
+            f"endpoint: {endpoint['stage']:<8} account {endpoint['account']}  {endpoint['name']} ({endpoint['status']})"
+        )
 
 
 # ------------------------------------------------------------------------- command groups of other modules
 from mlops.bridge import bridge as _bridge_group  # noqa: E402
 from mlops.infra import infra as _infra_group  # noqa: E402
 from mlops.local.cli import local as _local_group  # noqa: E402
+from mlops.pipelines_cli import pipelines as _pipelines_group  # noqa: E402
 from mlops.registry import registry as _registry_group  # noqa: E402
 from model_deploy.commands import deploy as _deploy_group  # noqa: E402
 from model_deploy.commands import endpoint_test_command as _test_command  # noqa: E402
@@ -233,6 +261,7 @@ cli.add_command(_bridge_group)
 cli.add_command(_deploy_group)
 cli.add_command(_infra_group)
 cli.add_command(_local_group)
+cli.add_command(_pipelines_group)
 cli.add_command(_registry_group)
 cli.add_command(_test_command)
 

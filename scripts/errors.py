@@ -67,3 +67,15 @@ class EndpointTestsFailed(DeployError):
 
 class InfraError(MlopsError):
     """`mlops infra`: linting or deploying the account CloudFormation failed."""
+
+
+class PipelineError(MlopsError):
+    """`mlops pipelines`: an Azure Pipelines YAML file is invalid or uses what the local runner does not support."""
+
+
+class PipelineValidationError(PipelineError):
+    """`mlops pipelines validate` found problems; the message lists each as `file:line: problem`."""
+
+
+class PipelineRunError(PipelineError):
+    """`mlops pipelines run`: the run could not start or ended failed/rejected."""

@@ -70,39 +70,3 @@ def test_upsert_dry_run_then_upsert_then_run(
         assert "expected a build id like" in capsys.readouterr().err
         assert main(["build", "cleanup", "--branch", "main"]) == 1
         assert "refusing to clean up 'main'" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_demo_runs_the_steps_for_real_and_writes_the_report(
-    local: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    report_file = tmp_path / "report.json"
-    assert main(["demo", "--report", str(report_file), "--work-dir", str(tmp_path / "work")]) == 0
-    out = capsys.readouterr().out
-    assert "test-split metrics: auc=" in out
-    report = json.loads(report_file.read_text())
-    assert [s["name"] for s in report["stages"]] == ["Preprocess", "Train", "Evaluate"]
-    assert all(s["status"] == "Succeeded" and s["seconds"] > 0 for s in report["stages"])
-    assert report["metrics"]["auc"] > 0.95 and set(report["metrics"]) == {
-        "auc",
-        "f1",
-        "precision",
-        "recall",
-        "accuracy",
-    }
-    assert report["model_package_arn"] is None and report["endpoints"] == []  # honest: nothing is deployed yet
-    assert report["total_seconds"] >= sum(s["seconds"] for s in report["stages"]) - 0.01  # rounded to ms
-
-
-def test_demo_reports_a_failing_step(
-    local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from mlops import demo
-
-    broken = tmp_path / "steps"
-    broken.mkdir()
-    (broken / "preprocess.py").write_text("import sys\nprint('bad input', file=sys.stderr)\nsys.exit(3)\n")
-    monkeypatch.setattr(demo, "STEPS_DIR", broken)
-    assert main(["demo", "--work-dir", str(tmp_path / "work")]) == 1
-    err = capsys.readouterr().err
-    assert "error: step Preprocess exited with 3: bad input" in err

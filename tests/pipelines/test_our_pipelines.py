@@ -1,0 +1,232 @@
+"""Our three pipelines compile in the local runner (parameters, templates, expressions resolved)
+and pass `mlops pipelines validate`; the validator catches what it promises to catch."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlops.cli import main
+from mlops.pipelines_model import load_pipeline
+from mlops.pipelines_validate import default_files, validate_files
+from tests.conftest import REPO_ROOT
+from tests.pipelines.conftest import write
+
+PIPELINES = REPO_ROOT / "azure-pipelines"
+DEPLOY_PARAMETERS = {
+    "modelPackageArn": "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-demo/3",
+    "modelPackageGroup": "mlops-demo",
+    "modelPackageVersion": "3",
+    "eventId": "e-1",
+}
+
+
+def _shape(path: Path, parameters: dict[str, str] | None = None) -> list[tuple[str, list[str], list[str]]]:
+    pipeline = load_pipeline(path, parameters, root=REPO_ROOT)
+    return [
+        (s.name, s.depends_on, [f"{'deployment' if j.deployment else 'job'}:{j.name}:{j.environment}" for j in s.jobs])
+        for s in pipeline.stages
+    ]
+
+
+def test_model_deploy_compiles_to_the_promised_stages() -> None:
+    shape = _shape(PIPELINES / "model-deploy.yml", DEPLOY_PARAMETERS)
+    assert shape == [
+        ("Verify", [], ["job:Verify:None"]),
+        ("DeployStaging", ["Verify"], ["deployment:Deploy:mlops-staging"]),
+        ("TestStaging", ["DeployStaging"], ["job:EndpointTests:None"]),
+        ("DeployProd", ["TestStaging"], ["deployment:Deploy:mlops-prod"]),
+        ("SmokeProd", ["DeployProd"], ["job:EndpointTests:None"]),
+        ("Summary", ["Verify", "DeployStaging", "TestStaging", "DeployProd", "SmokeProd"], ["job:Summary:None"]),
+    ]
+    pipeline = load_pipeline(PIPELINES / "model-deploy.yml", DEPLOY_PARAMETERS, root=REPO_ROOT)
+    prod = pipeline.stages[3].jobs[0]
+    apply = next(step for step in prod.steps if step.name == "apply")
+    assert apply.inputs["awsCredentials"] == "aws-prod"
+    assert apply.env["MODEL_PACKAGE_ARN"] == DEPLOY_PARAMETERS["modelPackageArn"]  # never pasted into the script
+    assert "--stage prod" in apply.inputs["inlineScript"]
+    assert [step.kind for step in prod.steps][:1] == ["checkout"]
+    assert {v.name: v.value for v in pipeline.variables}["aws.rolecredential.maxduration"] == "7200"
+
+
+def test_model_deploy_requires_the_bridge_parameters() -> None:
+    with pytest.raises(Exception, match="runtime parameter 'modelPackageArn' is required"):
+        load_pipeline(PIPELINES / "model-deploy.yml", {}, root=REPO_ROOT)
+
+
+def test_model_build_compiles_with_and_without_checks() -> None:
+    full = load_pipeline(PIPELINES / "model-build.yml", {}, root=REPO_ROOT)
+    assert [s.name for s in full.stages] == ["Validate", "Build"]
+    names = [step.display_name for step in full.stages[0].jobs[0].steps]
+    assert any("make test" in name for name in names)
+    tasks = {step.task for stage in full.stages for job in stage.jobs for step in job.steps}
+    assert {"PublishTestResults@2", "PublishCodeCoverageResults@2", "AWSShellScript@1"} <= tasks
+    quick = load_pipeline(PIPELINES / "model-build.yml", {"runChecks": "false"}, root=REPO_ROOT)
+    assert not any("make test" in step.display_name for step in quick.stages[0].jobs[0].steps)
+
+
+def test_infrastructure_expands_one_stage_per_account() -> None:
+    shape = _shape(PIPELINES / "infrastructure.yml")
+    assert [name for name, _, _ in shape] == ["Lint", "Deploy_automation", "Deploy_staging", "Deploy_prod"]
+    assert shape[3] == ("Deploy_prod", ["Deploy_staging"], ["deployment:Stack:mlops-infra-prod"])
+    dry = load_pipeline(PIPELINES / "infrastructure.yml", {"dryRun": "true", "accounts": "[staging]"}, root=REPO_ROOT)
+    assert [s.name for s in dry.stages] == ["Lint", "Deploy_staging"]
+    assert [st.display_name for st in dry.stages[1].jobs[0].steps][-1] == "Show the change set"
+
+
+def test_validate_passes_on_our_files() -> None:
+    files = default_files(REPO_ROOT)
+    assert len(files) >= 6
+    assert [str(p) for p in validate_files(files, root=REPO_ROOT)] == []
+
+
+def test_validate_cli_exit_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    assert main(["pipelines", "validate"]) == 0
+    bad = write(tmp_path, "bad.yml", "steps:\n  - script: echo\n    displayNme: x\n")
+    assert main(["pipelines", "validate", str(bad)]) == 1
+    assert "bad.yml:3: unknown key 'displayNme'" in capsys.readouterr().err
+
+
+def _copy_with(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    """A copy of our repo's pipelines with one planted change; returns the changed file."""
+    target = tmp_path / "azure-pipelines"
+    shutil.copytree(PIPELINES, target)
+    path = target / name
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {name}"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def _problems(tmp_path: Path, path: Path) -> list[str]:
+    return [str(p) for p in validate_files([path], root=tmp_path)]
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_validate_catches_a_planted_typo(tmp_path: Path) -> None:
+    path = _copy_with(tmp_path, "model-build.yml", "timeoutInMinutes: 30", "timeoutInMinute: 30")
+    line = _line_of(path, "timeoutInMinute: 30")
+    assert _problems(tmp_path, path)[0].startswith(
+        f"azure-pipelines/model-build.yml:{line}: unknown key 'timeoutInMinute'"
+    )
+
+
+def test_validate_catches_an_unknown_task_input(tmp_path: Path) -> None:
+    path = _copy_with(tmp_path, "templates/stages/deploy-stage.yml", "awsCredentials:", "awsCredential:")
+    line = _line_of(path, "awsCredential:")
+    problems = _problems(tmp_path, path)
+    assert any(
+        p.startswith(f"azure-pipelines/templates/stages/deploy-stage.yml:{line}: unknown key 'awsCredential'")
+        for p in problems
+    ), problems
+
+
+def test_validate_catches_an_unknown_task(tmp_path: Path) -> None:
+    path = _copy_with(tmp_path, "model-build.yml", "PublishTestResults@2", "PublishTestResult@2")
+    assert any(
+        "unknown task 'PublishTestResult@2'; did you mean 'PublishTestResults@2'?" in p
+        for p in _problems(tmp_path, path)
+    )
+
+
+def test_validate_catches_a_missing_mlops_command(tmp_path: Path) -> None:
+    path = _copy_with(tmp_path, "infrastructure.yml", "mlops infra lint", "mlops infra lnt")
+    line = _line_of(path, "mlops infra lnt")
+    problems = _problems(tmp_path, path)
+    assert len(problems) == 1 and problems[0].startswith(
+        f"azure-pipelines/infrastructure.yml:{line}: `mlops infra lnt`"
+    )
+    assert "No such command 'lnt'" in problems[0]
+
+
+def test_validate_catches_wrong_arguments_of_a_command(tmp_path: Path) -> None:
+    path = _copy_with(tmp_path, "model-build.yml", "--wait \\", "--wiat \\")
+    problems = _problems(tmp_path, path)
+    assert len(problems) == 1 and "No such option '--wiat'" in problems[0], problems
+    assert f"model-build.yml:{_line_of(path, '--wiat')}:" in problems[0]
+
+
+def test_validate_catches_a_bad_choice_but_lets_runtime_values_through(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "p.yml",
+        """
+        steps:
+          - script: mlops deploy --stage qa --model-package-arn x --dry-run
+          - script: mlops deploy --stage $(stage) --model-package-arn "$ARN" --dry-run
+          - script: mlops test --stage ${{ parameters.s }} --junit out.xml && mlops registry list --max 5 | tee x
+          - script: mlops build
+    """,
+    )
+    problems = _problems(tmp_path, path)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("p.yml:2:") and "'qa' is not one of 'staging', 'prod'" in problems[0]
+    assert problems[1].startswith("p.yml:5:") and "needs a subcommand" in problems[1]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "AWS_ACCESS_KEY_ID: AKIAIOSFODNN7EXAMPLE",
+        "password: hunter2hunter2",
+        "ADO_PAT: abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrst",
+    ],
+)
+def test_validate_catches_an_inline_secret(tmp_path: Path, secret: str) -> None:
+    path = write(tmp_path, "p.yml", f"steps:\n  - script: echo hi\n    env:\n      {secret}\n")
+    problems = _problems(tmp_path, path)
+    assert problems and problems[0].startswith("p.yml:4: inline secret"), problems
+
+
+def test_secrets_from_variables_are_fine(tmp_path: Path) -> None:
+    path = write(tmp_path, "p.yml", "steps:\n  - script: echo hi\n    env:\n      ADO_TOKEN: $(adoToken)\n")
+    assert _problems(tmp_path, path) == []
+
+
+def test_validate_refuses_prod_outside_a_deployment_job(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "p.yml",
+        """
+        stages:
+          - stage: Prod
+            jobs:
+              - job: Sneaky
+                steps:
+                  - script: mlops deploy --stage prod --model-package-arn x
+                  - task: AWSShellScript@1
+                    inputs:
+                      awsCredentials: aws-prod
+                      inlineScript: mlops registry list
+          - stage: Gate
+            jobs:
+              - deployment: Deploy
+                environment: mlops-prod
+                strategy:
+                  runOnce:
+                    deploy:
+                      steps:
+                        - script: mlops deploy --stage prod --model-package-arn x
+          - stage: Smoke
+            dependsOn: Gate
+            jobs:
+              - job: Smoke
+                steps:
+                  - task: AWSShellScript@1
+                    inputs:
+                      awsCredentials: aws-prod
+                      inlineScript: mlops test --stage prod
+    """,
+    )
+    problems = _problems(tmp_path, path)
+    assert [p.split(":")[1] for p in problems] == ["6", "7"], problems  # Smoke runs after the gate: allowed
+    assert "`mlops deploy --stage prod --model-package-arn x` changes prod" in problems[0]
+    assert "prod service connection 'aws-prod'" in problems[1]
