@@ -94,3 +94,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("MLOPS"):
             monkeypatch.delenv(name)
     yield
+
+
+@pytest.fixture
+def restore_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """For code that points its own process at the twin (as `mlops` commands do): undo it afterwards."""
+    before = dict(os.environ)
+    yield
+    for name in set(os.environ) - set(before):
+        monkeypatch.delenv(name)
+    for name, value in before.items():
+        monkeypatch.setenv(name, value)

@@ -346,18 +346,45 @@ class Executor:
             record.cache_source_arn = entry["execution_arn"]
         return key, entry
 
-    def _processing(
-        self, step: dict[str, Any], scope: Scope, execution: Execution, record: StepRecord
-    ) -> list[dict[str, Any]] | None:
+    def _job_step(
+        self,
+        step: dict[str, Any],
+        scope: Scope,
+        execution: Execution,
+        record: StepRecord,
+        kind: str,
+        run_job: Callable[[str, dict[str, Any], Execution, str, Path], tuple[dict[str, Any], dict[str, Any]]],
+    ) -> None:
+        """Resolve, reuse a cached result or run the job, then publish its properties."""
         name = step["Name"]
-        arguments = self._resolved(step, scope, _PROCESSING_FIELDS)
-        key, cached = self._cached(step, "Processing", arguments, record)
+        arguments = self._resolved(step, scope, _PROCESSING_FIELDS if kind == "Processing" else _TRAINING_FIELDS)
+        key, cached = self._cached(step, kind, arguments, record)
         if cached is not None:
             scope.step_properties[name] = cached["properties"]
             record.metadata = cached["metadata"]
-            return None
+            return
         job = self._job_name(execution, name)
-        root = self.work_dir / execution.execution_id / name
+        properties, record.metadata = run_job(
+            name, arguments, execution, job, self.work_dir / execution.execution_id / name
+        )
+        scope.step_properties[name] = properties
+        self.cache.store(key, {"properties": properties, "metadata": record.metadata, "execution_arn": execution.arn})
+
+    def _processing(
+        self, step: dict[str, Any], scope: Scope, execution: Execution, record: StepRecord
+    ) -> list[dict[str, Any]] | None:
+        self._job_step(step, scope, execution, record, "Processing", self._run_processing)
+        return None
+
+    def _training(
+        self, step: dict[str, Any], scope: Scope, execution: Execution, record: StepRecord
+    ) -> list[dict[str, Any]] | None:
+        self._job_step(step, scope, execution, record, "Training", self._run_training)
+        return None
+
+    def _run_processing(
+        self, name: str, arguments: dict[str, Any], execution: Execution, job: str, root: Path
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         for index, item in enumerate(arguments.get("ProcessingInputs", [])):
             where = f"step {name}: ProcessingInputs[{index}]"
             s3_input = item.get("S3Input")
@@ -383,23 +410,11 @@ class Executor:
             self._upload_dir(self._map(root, item["S3Output"]["LocalPath"]), uri, f"step {name}")
             properties[f"ProcessingOutputConfig.Outputs['{item['OutputName']}'].S3Output.S3Uri"] = uri
         properties["ProcessingJobName"] = job
-        record.metadata = {"ProcessingJob": {"Arn": self._job_arn(execution, "processing-job", job)}}
-        scope.step_properties[name] = properties
-        self.cache.store(key, {"properties": properties, "metadata": record.metadata, "execution_arn": execution.arn})
-        return None
+        return properties, {"ProcessingJob": {"Arn": self._job_arn(execution, "processing-job", job)}}
 
-    def _training(
-        self, step: dict[str, Any], scope: Scope, execution: Execution, record: StepRecord
-    ) -> list[dict[str, Any]] | None:
-        name = step["Name"]
-        arguments = self._resolved(step, scope, _TRAINING_FIELDS)
-        key, cached = self._cached(step, "Training", arguments, record)
-        if cached is not None:
-            scope.step_properties[name] = cached["properties"]
-            record.metadata = cached["metadata"]
-            return None
-        job = self._job_name(execution, name)
-        root = self.work_dir / execution.execution_id / name
+    def _run_training(
+        self, name: str, arguments: dict[str, Any], execution: Execution, job: str, root: Path
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         opt_ml = root / "opt" / "ml"
         channels = []
         for index, channel in enumerate(arguments.get("InputDataConfig", [])):
@@ -456,10 +471,7 @@ class Executor:
         bucket, model_key = _split_s3(model_uri, f"step {name}: OutputDataConfig")
         self.s3.upload_file(str(artifact), bucket, model_key)
         properties = {"ModelArtifacts.S3ModelArtifacts": model_uri, "TrainingJobName": job}
-        record.metadata = {"TrainingJob": {"Arn": self._job_arn(execution, "training-job", job)}}
-        scope.step_properties[name] = properties
-        self.cache.store(key, {"properties": properties, "metadata": record.metadata, "execution_arn": execution.arn})
-        return None
+        return properties, {"TrainingJob": {"Arn": self._job_arn(execution, "training-job", job)}}
 
     def _condition(
         self, step: dict[str, Any], scope: Scope, execution: Execution, record: StepRecord

@@ -8,7 +8,6 @@ twin in a temporary directory and stops it afterwards.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,21 +25,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def twin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def twin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_environ: None) -> Iterator[Path]:
     directory = tmp_path / "twin"
     monkeypatch.setenv("MLOPS_TWIN_DIR", str(directory))
     monkeypatch.setenv("MLOPS_CONFIG", str(REPO_ROOT / "mlops.yaml"))
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    before = dict(os.environ)
     try:
         yield directory
     finally:
         down(directory)
-        # The flow points this process at its twin (as `mlops demo` does); put the test env back.
-        for name in set(os.environ) - set(before):
-            monkeypatch.delenv(name)
-        for name, value in before.items():
-            monkeypatch.setenv(name, value)
 
 
 def _endpoints(directory: Path, account: str) -> list[str]:

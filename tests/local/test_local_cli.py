@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,19 +14,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def twin_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def twin_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_environ: None) -> Iterator[Path]:
     directory = tmp_path / "twin"
     monkeypatch.setenv("MLOPS_TWIN_DIR", str(directory))
     monkeypatch.setenv("MLOPS_CONFIG", str(REPO_ROOT / "mlops.yaml"))
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    before = dict(os.environ)
     yield directory
     main(["local", "down"])
-    # `mlops` points its own process at the twin; undo that for the next tests.
-    for name in set(os.environ) - set(before):
-        monkeypatch.delenv(name)
-    for name, value in before.items():
-        monkeypatch.setenv(name, value)
 
 
 def test_lifecycle_env_and_registry(twin_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
