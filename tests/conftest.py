@@ -97,11 +97,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def restore_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """For code that points its own process at the twin (as `mlops` commands do): undo it afterwards."""
+def restore_environ() -> Iterator[None]:
+    """For code that points its own process at the twin (as `mlops` commands do): undo it afterwards.
+
+    Restores os.environ directly: a monkeypatch.delenv here would re-create the leaked variable when
+    monkeypatch undoes its changes."""
     before = dict(os.environ)
     yield
-    for name in set(os.environ) - set(before):
-        monkeypatch.delenv(name)
-    for name, value in before.items():
-        monkeypatch.setenv(name, value)
+    os.environ.clear()
+    os.environ.update(before)

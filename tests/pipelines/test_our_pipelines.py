@@ -44,7 +44,7 @@ def test_model_deploy_compiles_to_the_promised_stages() -> None:
     pipeline = load_pipeline(PIPELINES / "model-deploy.yml", DEPLOY_PARAMETERS, root=REPO_ROOT)
     prod = pipeline.stages[3].jobs[0]
     apply = next(step for step in prod.steps if step.name == "apply")
-    assert apply.inputs["awsCredentials"] == "aws-prod"
+    assert apply.inputs["awsCredentials"] == "aws-automation"  # `mlops deploy` assumes the prod role itself
     assert apply.env["MODEL_PACKAGE_ARN"] == DEPLOY_PARAMETERS["modelPackageArn"]  # never pasted into the script
     assert "--stage prod" in apply.inputs["inlineScript"]
     assert [step.kind for step in prod.steps][:1] == ["checkout"]
