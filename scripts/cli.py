@@ -165,7 +165,14 @@ def build_run(obj: Context, branch: str | None, wait: bool, timeout: int | None,
         json.dumps({"pipeline_execution_arn": execution.arn, "build_id": build_id, "manifest": execution.manifest_uri})
     )
     if wait:
-        wait_for(sm, execution.arn, timeout_seconds=timeout or obj.config.build.wait_timeout_seconds, progress=progress)
+        # Polling the twin is free and its executions take seconds: poll it at least every 2 s.
+        wait_for(
+            sm,
+            execution.arn,
+            timeout_seconds=timeout or obj.config.build.wait_timeout_seconds,
+            poll_seconds=2.0 if obj.config.is_local else 30.0,
+            progress=progress,
+        )
 
 
 @build.command("cleanup")
