@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,9 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
         region=config.region,
         time_scale=0.001,
     ).start()
+    # moto's state is per process: start each module's twin from an empty cloud.
+    with urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", method="POST"), timeout=10):
+        pass
     patch = pytest.MonkeyPatch()
     patch.setenv("AWS_ENDPOINT_URL", server.url)
     patch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
