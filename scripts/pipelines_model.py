@@ -44,20 +44,8 @@ JOB_KEYS = {
     "pool",
     "workspace",
 }
-DEPLOYMENT_KEYS = {
-    "deployment",
-    "displayName",
-    "dependsOn",
-    "condition",
-    "continueOnError",
-    "timeoutInMinutes",
-    "cancelTimeoutInMinutes",
-    "variables",
-    "pool",
-    "environment",
-    "strategy",
-    "workspace",
-}
+# A deployment job has a job's keys, but `environment` and `strategy` where a job has `steps`.
+DEPLOYMENT_KEYS = (JOB_KEYS - {"job", "steps"}) | {"deployment", "environment", "strategy"}
 STEP_COMMON = {"displayName", "name", "condition", "continueOnError", "enabled", "env", "timeoutInMinutes"}
 STEP_KINDS: dict[str, set[str]] = {
     "script": STEP_COMMON | {"workingDirectory", "failOnStderr"},

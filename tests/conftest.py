@@ -106,3 +106,18 @@ def restore_environ() -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(before)
+
+
+@pytest.fixture
+def twin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_environ: None) -> Iterator[Path]:
+    """A directory for a background twin that `mlops` (via MLOPS_TWIN_DIR) will use; stopped afterwards."""
+    from mlops.local.twin import down
+
+    directory = tmp_path / "twin"
+    monkeypatch.setenv("MLOPS_TWIN_DIR", str(directory))
+    monkeypatch.setenv("MLOPS_CONFIG", str(REPO_ROOT / "mlops.yaml"))
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    try:
+        yield directory
+    finally:
+        down(directory)

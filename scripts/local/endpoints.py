@@ -14,6 +14,7 @@ bake takes 3 s) so the flow is testable on one machine.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import json
@@ -125,7 +126,8 @@ class Hosting:
             cached = self._models.get(data_url)
             if cached is not None:
                 return cached
-            target = self.cache_dir / str(abs(hash(data_url)))
+            # Stable across processes (hash() is salted) and free of collisions between artifacts.
+            target = self.cache_dir / hashlib.sha256(data_url.encode()).hexdigest()[:32]
             target.mkdir(parents=True, exist_ok=True)
             with tarfile.open(fileobj=io.BytesIO(self.read_object(data_url)), mode="r:gz") as archive:
                 archive.extractall(target, filter="data")

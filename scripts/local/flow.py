@@ -27,7 +27,9 @@ import boto3
 
 from mlops.config import Config
 from mlops.errors import MlopsError
-from mlops.local.twin import automation_session, down, environment, up
+from mlops.local.fake_ado import FakeAzureDevOps
+from mlops.local.twin import TwinState, automation_session, down, environment, up
+from mlops.pipelines_results import ApprovalRequest, RunEvent
 
 DEPLOY_PIPELINE = "azure-pipelines/model-deploy.yml"
 BUILD_PIPELINE = "azure-pipelines/model-build.yml"
@@ -65,10 +67,6 @@ class FlowReport:
         }
 
 
-def _pipeline_status(result: Any) -> str:
-    return str(getattr(result, "result", getattr(result, "status", "unknown")))
-
-
 class Flow:
     def __init__(
         self,
@@ -86,6 +84,9 @@ class Flow:
         self.progress = progress
         self.report = FlowReport()
         self._runs: queue.Queue[Any] = queue.Queue()
+        self._state: TwinState | None = None
+        self._automation: boto3.Session | None = None
+        self._fake: FakeAzureDevOps | None = None
 
     def _stage(self, name: str, action: Callable[[], str]) -> None:
         self.progress(f"==> {name}")
@@ -112,18 +113,31 @@ class Flow:
             self._collect_endpoints()
         finally:
             self.report.total_seconds = time.perf_counter() - started
-            if getattr(self, "_fake", None) is not None:
+            if self._fake is not None:
                 self._fake.stop()
         return self.report
 
     def _twin_up(self) -> str:
         down(self.twin_directory)  # a fresh twin: the demo shows the first run, not a cached one
         state, _ = up(self.config, self.twin_directory, time_scale=0.001, progress=self.progress)
-        self.state = state
+        self._state = state
+        self._automation = automation_session(state.url, self.config.region)
         os.environ.update(environment(state, "automation"))
         os.environ["MLOPS_TWIN_DIR"] = str(self.twin_directory)
         os.environ["MLOPS_PROFILE"] = "local"
         return state.url
+
+    @property
+    def state(self) -> TwinState:
+        if self._state is None:
+            raise DemoError("the twin is not up yet", hint="the flow starts it in its first stage")
+        return self._state
+
+    @property
+    def automation(self) -> boto3.Session:
+        if self._automation is None:
+            raise DemoError("the twin is not up yet", hint="the flow starts it in its first stage")
+        return self._automation
 
     def _runner_kwargs(self) -> dict[str, Any]:
         from mlops.local.pipeline_credentials import TwinServiceConnections
@@ -137,9 +151,9 @@ class Flow:
             "progress": self._runner_progress,
         }
 
-    def _runner_progress(self, event: Any) -> None:
-        text = getattr(event, "text", None) or str(event)
-        kind = str(getattr(event, "kind", ""))
+    def _runner_progress(self, event: RunEvent) -> None:
+        kind = event.kind
+        text = event.text
         if kind in ("stage_started", "stage_finished", "step_finished", "approval", "issue"):
             indent = "      " if kind.startswith("step") else "    "
             self.progress(f"{indent}{text}")
@@ -157,9 +171,9 @@ class Flow:
             },
             **self._runner_kwargs(),
         )
-        if _pipeline_status(result).lower() not in ("succeeded", "succeededwithissues"):
-            raise DemoError(f"model-build.yml ended {_pipeline_status(result)}", hint="see the step output above")
-        sm = automation_session(self.state.url, self.config.region).client("sagemaker")
+        if result.status.lower() not in ("succeeded", "succeededwithissues"):
+            raise DemoError(f"model-build.yml ended {result.status}", hint="see the step output above")
+        sm = self.automation.client("sagemaker")
         packages = sm.list_model_packages(
             ModelPackageGroupName=self.config.build.model_package_group, SortBy="CreationTime", SortOrder="Descending"
         )["ModelPackageSummaryList"]
@@ -173,23 +187,21 @@ class Flow:
         package = sm.describe_model_package(ModelPackageName=arn)
         uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
         bucket, _, key = uri.removeprefix("s3://").partition("/")
-        s3 = automation_session(self.state.url, self.config.region).client("s3")
+        s3 = self.automation.client("s3")
         report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["binary_classification_metrics"]
         return {k: float(report[k]["value"]) for k in ("auc", "f1", "precision", "recall", "accuracy")}
 
     def _approve(self) -> str:
         from mlops.registry import set_status
 
-        sm = automation_session(self.state.url, self.config.region).client("sagemaker")
+        sm = self.automation.client("sagemaker")
         arn = self.report.model_package_arn
         package = dict(sm.describe_model_package(ModelPackageName=str(arn)))
         set_status(sm, package, "Approved", "approved by `mlops demo`")
         return "Approved"
 
     def _bridge(self) -> str:
-        from mlops.local.fake_ado import FakeAzureDevOps
-
-        session = automation_session(self.state.url, self.config.region)
+        session = self.automation
         token = "twin-pat-" + os.urandom(8).hex()
         secret_arn = session.client("secretsmanager").create_secret(
             Name="mlops/azure-devops-auth", SecretString=json.dumps({"type": "pat", "token": token})
@@ -202,10 +214,10 @@ class Flow:
             BillingMode="PAY_PER_REQUEST",
         )
         deploy_id = self.config.azure_devops.pipelines.deploy
-        self._fake = FakeAzureDevOps(ORGANIZATION, pat=token, on_trigger=self._runs.put).start()
+        fake = self._fake = FakeAzureDevOps(ORGANIZATION, pat=token, on_trigger=self._runs.put).start()
         os.environ.update(
             {
-                "ADO_ORG_URL": self._fake.org_url,
+                "ADO_ORG_URL": fake.org_url,
                 "ADO_PROJECT": self.config.azure_devops.project,
                 "ADO_PIPELINE_ID": str(deploy_id),
                 "ADO_AUTH_SECRET_ARN": secret_arn,
@@ -240,7 +252,7 @@ class Flow:
                 )
             self.progress(f"    bridge: {invocation.stdout.strip().splitlines()[-1]}")
             sqs.delete_message(QueueUrl=self.state.approval_queue_url, ReceiptHandle=message["ReceiptHandle"])
-        runs = self._fake.runs
+        runs = fake.runs
         if len(runs) != 1:
             raise DemoError(f"expected exactly one Azure DevOps run, found {len(runs)}")
         return f"run {runs[0].id} of pipeline {deploy_id} with {json.dumps(runs[0].template_parameters)}"
@@ -248,7 +260,7 @@ class Flow:
     def _deploy(self) -> str:
         from mlops.pipelines_runner import run_pipeline
 
-        run = self._runs.get(timeout=5)
+        run = self._runs.get(timeout=5)  # put there by the fake Azure DevOps when the bridge started the run
         parameters = dict(run.template_parameters)
         result = run_pipeline(
             self.repo_root / DEPLOY_PIPELINE,
@@ -256,18 +268,18 @@ class Flow:
             approve=self._approval,
             **self._runner_kwargs(),
         )
-        status = _pipeline_status(result)
-        self._fake.set_run_state(run.id, "completed", "succeeded" if status.lower() == "succeeded" else "failed")
+        status = result.status
+        if self._fake is not None:  # report the outcome back on the run, as Azure DevOps shows it
+            self._fake.set_run_state(run.id, "completed", "succeeded" if status.lower() == "succeeded" else "failed")
         if status.lower() != "succeeded":
             raise DemoError(f"model-deploy.yml ended {status}", hint="see the stage output above")
         return status
 
-    def _approval(self, request: Any) -> bool:
+    def _approval(self, request: ApprovalRequest) -> bool:
         # In Azure DevOps only the prod environment carries an approval check (docs/setup.md).
-        environment_name = str(getattr(request, "environment", request))
-        if environment_name != PROD_ENVIRONMENT:
+        if request.environment != PROD_ENVIRONMENT:
             return True
-        return self.approve_prod(environment_name)
+        return self.approve_prod(request.environment)
 
     def _collect_endpoints(self) -> None:
         for stage_name in ("staging", "prod"):

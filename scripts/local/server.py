@@ -36,6 +36,7 @@ from moto.events.models import events_backends
 from moto.events.utils import EventTemplateParser
 from moto.iam.models import get_account_id_from
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
 from moto.sagemaker.models import sagemaker_backends
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -237,7 +238,7 @@ class Shim:
         arn = request.get("ModelPackageArn", "")
         try:
             before = backend.describe_model_package(arn).model_approval_status
-        except Exception:  # unknown package: moto answers the request with its own error
+        except SageMakerValidationError:  # unknown package: moto answers the request with its own error
             before = None
         captured: dict[str, Any] = {}
 

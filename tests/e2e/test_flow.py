@@ -8,7 +8,6 @@ twin in a temporary directory and stops it afterwards.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -17,23 +16,11 @@ import pytest
 from mlops.cli import main
 from mlops.config import load_config
 from mlops.local.flow import DemoError, Flow
-from mlops.local.twin import down, environment, running
+from mlops.local.twin import environment, running
 from model_build import data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def twin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_environ: None) -> Iterator[Path]:
-    directory = tmp_path / "twin"
-    monkeypatch.setenv("MLOPS_TWIN_DIR", str(directory))
-    monkeypatch.setenv("MLOPS_CONFIG", str(REPO_ROOT / "mlops.yaml"))
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    try:
-        yield directory
-    finally:
-        down(directory)
 
 
 def _endpoints(directory: Path, account: str) -> list[str]:

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mlops.cli import main
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def twin_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_environ: None) -> Iterator[Path]:
-    directory = tmp_path / "twin"
-    monkeypatch.setenv("MLOPS_TWIN_DIR", str(directory))
-    monkeypatch.setenv("MLOPS_CONFIG", str(REPO_ROOT / "mlops.yaml"))
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    yield directory
-    main(["local", "down"])
-
-
-def test_lifecycle_env_and_registry(twin_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_lifecycle_env_and_registry(twin_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--profile", "local", "local", "status"]) == 1
     assert "not running" in capsys.readouterr().out
     assert main(["--profile", "local", "registry", "list"]) == 1
@@ -51,6 +39,6 @@ def test_lifecycle_env_and_registry(twin_env: Path, capsys: pytest.CaptureFixtur
 
     assert main(["local", "down"]) == 0
     assert capsys.readouterr().out.strip() == "twin stopped"
-    assert not twin_env.exists()
+    assert not twin_dir.exists()
     assert main(["local", "env"]) == 1
     assert "the twin is not running" in capsys.readouterr().err
