@@ -33,16 +33,7 @@ test: check
 	$(BIN)/python -m pytest $(addprefix --cov=,$(PACKAGES)) --cov-report=term:skip-covered \
 		--cov-report=xml:coverage.xml --cov-fail-under=$(COVERAGE_FLOOR) --junitxml=test-results.xml
 
-# mypy cannot follow setuptools' editable finder (scripts/ is installed as `mlops`, infra/bridge/
-# as `mlops_bridge`), so it reads the packages through links named after them.
-.typecheck: | install
-	mkdir -p .typecheck
-	ln -sfn ../scripts .typecheck/mlops
-	ln -sfn ../infra/bridge .typecheck/mlops_bridge
-	ln -sfn ../model_build .typecheck/model_build
-	ln -sfn ../model_deploy .typecheck/model_deploy
-
-check: install .typecheck
+check: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -73,4 +64,4 @@ lock-checkov: install
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes infra/checkov.in -o infra/requirements-checkov.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml test-results.xml .typecheck .tools .mlops
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage coverage.xml test-results.xml .tools .mlops

@@ -101,7 +101,7 @@ def render_times(renders: int) -> tuple[list[float], dict[str, float]]:
         walls.append(time.perf_counter() - started)
     probe = (
         "import time,json;t0=time.perf_counter();import model_build.pipeline as p;t1=time.perf_counter();"
-        "from mlops.config import load_config;from model_build import build;c=load_config(profile='local');"
+        "from mlops.core.config import load_config;from model_build import build;c=load_config(profile='local');"
         "t2=time.perf_counter();r=build.render(c,'main');t3=time.perf_counter();"
         "print(json.dumps({'sdk_import':t1-t0,'render_after_import':t3-t2}))"
     )

@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="cached re-runs after the first run")
     args = parser.parse_args()
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    from mlops.config import load_config
+    from mlops.core.config import load_config
     from mlops.local.bootstrap import bootstrap
     from mlops.local.server import TwinServer
     from model_build.build import render, start, upsert, wait

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import botocore.exceptions
 
-from mlops.aws import error_code, error_message
-from mlops.config import Config
-from mlops.errors import AwsError, BuildError, PipelineExecutionFailed
+from mlops.core.aws import error_code, error_message
+from mlops.core.config import Config
+from mlops.core.errors import AwsError, BuildError, PipelineExecutionFailed
 from model_build import data
 from model_build.layout import MAIN_BRANCHES, BucketLayout, pipeline_name, sha256_of_files
 from model_build.plan import TERMINAL_STATUSES, UpsertPlan, first_failed_step, plan_upsert

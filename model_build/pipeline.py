@@ -68,7 +68,7 @@ from sagemaker.serve.model_builder import ModelBuilder  # noqa: E402
 from sagemaker.train import ModelTrainer  # noqa: E402
 from sagemaker.train.configs import Compute, OutputDataConfig  # noqa: E402
 
-from mlops.config import Config  # noqa: E402
+from mlops.core.config import Config  # noqa: E402
 
 _restore_root_logging()
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
-from mlops.aws import error_message
-from mlops.errors import DeployError, DeploymentFailed
+from mlops.core.aws import error_message
+from mlops.core.errors import DeployError, DeploymentFailed
 from model_deploy.clients import StageClients
 from model_deploy.plan import Action, DeployPlan
 from model_deploy.record_store import append_record

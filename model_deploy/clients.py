@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
-from mlops.aws import error_code
+from mlops.core.aws import error_code
 
 if TYPE_CHECKING:
     import boto3

@@ -17,9 +17,9 @@ from typing import Any
 
 import botocore.exceptions
 
-from mlops.aws import error_message
-from mlops.config import Config
-from mlops.errors import AwsError
+from mlops.core.aws import error_message
+from mlops.core.config import Config
+from mlops.core.errors import AwsError
 from model_deploy import record_store
 from model_deploy.apply import Applier, ApplyResult, Expected, utc_now
 from model_deploy.clients import AutomationClients, StageClients, is_missing

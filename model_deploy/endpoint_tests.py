@@ -16,9 +16,9 @@ from urllib.parse import urlparse
 
 import botocore.exceptions
 
-from mlops.aws import error_message
-from mlops.config import Config
-from mlops.errors import DeployError, EndpointTestsFailed
+from mlops.core.aws import error_message
+from mlops.core.config import Config
+from mlops.core.errors import DeployError, EndpointTestsFailed
 from model_deploy import record_store
 from model_deploy.apply import Expected, confirm_serving
 from model_deploy.clients import AutomationClients, StageClients, is_missing

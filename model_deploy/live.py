@@ -7,8 +7,8 @@ from typing import Any
 
 import botocore.exceptions
 
-from mlops.aws import error_message
-from mlops.errors import AwsError
+from mlops.core.aws import error_message
+from mlops.core.errors import AwsError
 from model_deploy.clients import StageClients, is_missing
 from model_deploy.desired import SCALABLE_DIMENSION, DesiredState
 from model_deploy.plan import LiveEndpoint, LiveMonitor, LiveScaling, LiveState, live_resource_id

@@ -10,7 +10,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from mlops.errors import DeployError
+from mlops.core.errors import DeployError
 
 _TABLE = Path("core") / "image_uri_config" / "model-monitor.json"
 

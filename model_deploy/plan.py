@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from mlops.errors import DeployError
+from mlops.core.errors import DeployError
 from model_deploy.desired import SCALABLE_DIMENSION, VARIANT, DesiredState, ScalingSpec
 from model_deploy.naming import scaling_resource_id
 from model_deploy.records import DeploymentRecord

@@ -18,8 +18,8 @@ from typing import Any
 
 import botocore.exceptions
 
-from mlops.aws import error_message
-from mlops.errors import AwsError
+from mlops.core.aws import error_message
+from mlops.core.errors import AwsError
 from model_deploy.clients import is_missing
 from model_deploy.package import StagingPass
 from model_deploy.records import DeploymentRecord

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from mlops.errors import DeployError, RollbackUnavailable
+from mlops.core.errors import DeployError, RollbackUnavailable
 
 RecordKind = Literal["deploy", "rollback"]
 RECORD_SCHEMA = 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.errors import DeployError, RollbackUnavailable
+from mlops.core.errors import DeployError, RollbackUnavailable
 from model_deploy.desired import ScalingSpec
 from model_deploy.plan import (
     Action,

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from mlops.config import load_config
+from mlops.core.config import load_config
 
 
 def _metrics(node: Any, prefix: str = "") -> dict[str, float]:

@@ -19,8 +19,8 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-from mlops.bridge import build_lambda_zip
-from mlops.errors import BridgeError
+from mlops.bridge.package import build_lambda_zip
+from mlops.core.errors import BridgeError
 
 REPO = Path(__file__).resolve().parents[2]
 BRIDGE = REPO / "infra" / "bridge"
@@ -59,7 +59,7 @@ def test_the_zip_holds_the_bridge_package_and_the_installed_dependencies(tmp_pat
 
     names = set(zipfile.ZipFile(result.path).namelist())
     assert calls and calls[0][0] == BRIDGE / "requirements.txt"
-    assert {f"mlops_bridge/{p.name}" for p in BRIDGE.glob("*.py")} <= names
+    assert {f"mlops_bridge/{p.name}" for p in (BRIDGE / "mlops_bridge").glob("*.py")} <= names
     assert "mlops_bridge/handler.py" in names and "fakedep/__init__.py" in names
     assert "mlops_bridge/__pycache__/handler.cpython-311.pyc" in names  # read-only /var/task: ship bytecode
     assert not any(n.startswith(("bin/", "tests/", "mlops/", "model_build/")) for n in names)

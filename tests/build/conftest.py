@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mlops.config import Config, load_config
+from mlops.core.config import Config, load_config
 from model_build.build import RenderedBuild, render
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from mlops.config import Config
+from mlops.core.config import Config
 from model_build import build
 from model_build.build import RenderedBuild, render
 

@@ -12,8 +12,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from mlops.config import Config
-from mlops.errors import BuildError, PipelineExecutionFailed
+from mlops.core.config import Config
+from mlops.core.errors import BuildError, PipelineExecutionFailed
 from model_build.build import RenderedBuild, cleanup, start, upsert, wait
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -17,8 +17,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mlops.aws import assume_role_session
-from mlops.config import Config, load_config
+from mlops.core.aws import assume_role_session
+from mlops.core.config import Config, load_config
 from model_deploy.clients import AutomationClients, StageClients
 from model_deploy.deploy import stage_role_arn
 

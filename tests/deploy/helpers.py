@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.config import Config
+from mlops.core.config import Config
 from model_deploy.deploy import record_fields, render_for
 from model_deploy.desired import DesiredState
 from model_deploy.package import PackageInfo

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-import mlops.aws
+import mlops.core.aws
 from mlops.cli import main
 from tests.deploy.conftest import IMAGE
 
@@ -24,8 +24,8 @@ def automation(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
     monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
     with mock_aws():
         ambient = boto3.Session(region_name="eu-west-1")
-        session = mlops.aws.assume_role_session(ambient, "arn:aws:iam::111111111111:role/ci", "ci", "eu-west-1")
-        monkeypatch.setattr(mlops.aws, "session", lambda _config: session)
+        session = mlops.core.aws.assume_role_session(ambient, "arn:aws:iam::111111111111:role/ci", "ci", "eu-west-1")
+        monkeypatch.setattr(mlops.core.aws, "session", lambda _config: session)
         yield session
 
 
@@ -83,7 +83,7 @@ def test_dry_run_prints_and_writes_the_plan(
     assert "create_endpoint " in captured.out
     document = json.loads(plan_file.read_text())
     assert document["dry_run"] is True and document["package_arn"] == arn
-    staging = mlops.aws.assume_role_session(
+    staging = mlops.core.aws.assume_role_session(
         automation, "arn:aws:iam::222222222222:role/mlops-deploy", "check", "eu-west-1"
     )
     assert staging.client("sagemaker").list_models()["Models"] == []

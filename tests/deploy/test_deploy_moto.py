@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops.config import Config
-from mlops.errors import PackageRefused
+from mlops.core.config import Config
+from mlops.core.errors import PackageRefused
 from model_deploy.deploy import Runtime, deploy, deployment_parameter, staging_pass_parameter
 from model_deploy.package import PackageArn, StagingPass
 from model_deploy.record_store import read_history, write_staging_pass

@@ -10,8 +10,8 @@ import numpy
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mlops.config import Config
-from mlops.errors import EndpointTestsFailed, PackageRefused
+from mlops.core.config import Config
+from mlops.core.errors import EndpointTestsFailed, PackageRefused
 from model_deploy.deploy import deploy, staging_pass_parameter
 from model_deploy.endpoint_checks import HoldoutSplit, auc, parse_test_split, percentile
 from model_deploy.endpoint_tests import run_endpoint_tests

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mlops.config import Config
-from mlops.errors import DeployError, PackageRefused, RollbackUnavailable
+from mlops.core.config import Config
+from mlops.core.errors import DeployError, PackageRefused, RollbackUnavailable
 from model_deploy.package import PackageArn, verify
 from model_deploy.plan import LiveEndpoint, LiveScaling, LiveState, plan_deployment
 from model_deploy.records import DeploymentRecord, deployment_stack, rollback_target

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops.config import config_from_mapping
-from mlops.errors import ConfigError
+from mlops.core.config import config_from_mapping
+from mlops.core.errors import ConfigError
 from model_deploy.deploy import stage_role_arn, stage_target
 
 

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from mlops.config import Config
-from mlops.errors import DeploymentFailed
+from mlops.core.config import Config
+from mlops.core.errors import DeploymentFailed
 from model_deploy.apply import Applier, Expected
 from model_deploy.clients import StageClients
 from model_deploy.deploy import Runtime, deployment_parameter, rollback

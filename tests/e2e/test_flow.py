@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from mlops.cli import main
-from mlops.config import load_config
+from mlops.core.config import load_config
 from mlops.local.flow import DemoError, Flow
 from mlops.local.twin import environment, running
 from model_build import data

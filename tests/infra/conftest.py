@@ -8,8 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from mlops.config import Config, load_config
-from mlops.infra_templates import TEMPLATES_DIR, load_template
+from mlops.core.config import Config, load_config
+from mlops.infra.templates import TEMPLATES_DIR, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ORG_ID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from mlops.config import Config
-from mlops.errors import InfraError
-from mlops.infra_templates import (
+from mlops.core.config import Config
+from mlops.core.errors import InfraError
+from mlops.infra.templates import (
     active_resources,
     config_parameters,
     organization_name,

@@ -11,10 +11,10 @@ import boto3
 import pytest
 
 from mlops.cli import main
-from mlops.config import Config
-from mlops.infra_deploy import deploy_stack
-from mlops.infra_templates import active_resources, load_template, stack_spec
-from mlops.infra_twin import MOTO_SKIPPED_TYPES, skipped_resources, supplement_stack
+from mlops.core.config import Config
+from mlops.infra.deploy import deploy_stack
+from mlops.infra.moto_gaps import MOTO_SKIPPED_TYPES, skipped_resources, supplement_stack
+from mlops.infra.templates import active_resources, load_template, stack_spec
 
 from .conftest import ORG_ID, REPO_ROOT
 
@@ -58,7 +58,7 @@ def test_all_three_accounts_deploy_and_moto_skips_only_the_known_types(
             "StackResourceSummaries"]}  # fmt: skip
         active = active_resources(load_template(spec.template_path), spec.parameters)
         skipped_types |= set(skipped_resources(active, created).values())
-    # moto 5.2.5 creates none of these and still reports CREATE_COMPLETE; infra_twin.py says how the twin
+    # moto 5.2.5 creates none of these and still reports CREATE_COMPLETE; moto_gaps.py says how the twin
     # covers each. If moto learns one, this fails: then drop it from the list and from docs/security.md.
     assert skipped_types == MOTO_SKIPPED_TYPES
 

@@ -10,10 +10,10 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from mlops.config import Config
-from mlops.errors import InfraError
-from mlops.infra_deploy import check_account, deploy_stack
-from mlops.infra_templates import StackSpec, stack_spec
+from mlops.core.config import Config
+from mlops.core.errors import InfraError
+from mlops.infra.deploy import check_account, deploy_stack
+from mlops.infra.templates import StackSpec, stack_spec
 
 from .conftest import ORG_ID
 

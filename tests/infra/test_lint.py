@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mlops.cli import main
-from mlops.errors import InfraError
-from mlops.infra_lint import cfn_lint, ensure_checkov, parse_checkov_report, run_checkov
+from mlops.core.errors import InfraError
+from mlops.infra.lint import cfn_lint, ensure_checkov, parse_checkov_report, run_checkov
 
 from .conftest import REPO_ROOT, TEMPLATE_FILES
 

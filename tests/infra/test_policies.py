@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mlops.infra_templates import TEMPLATE_BODY_LIMIT, load_template, template_body
+from mlops.infra.templates import TEMPLATE_BODY_LIMIT, load_template, template_body
 
 from .conftest import TEMPLATE_FILES
 

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from mlops.config import Config, load_config
+from mlops.core.config import Config, load_config
 from mlops.local.bootstrap import Bootstrapped, bootstrap
 from mlops.local.server import TwinServer
 

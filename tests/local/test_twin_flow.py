@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.errors import PipelineExecutionFailed
+from mlops.core.errors import PipelineExecutionFailed
 from model_build.build import RenderedBuild, render, start, upsert, wait
 
 from .conftest import Twin

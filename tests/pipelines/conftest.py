@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from mlops.pipelines_results import RunEvent, RunResult
-from mlops.pipelines_runner import run_pipeline
+from mlops.pipelines.results import RunEvent, RunResult
+from mlops.pipelines.runner import run_pipeline
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.errors import PipelineRunError
+from mlops.core.errors import PipelineRunError
 from mlops.local.pipeline_credentials import DEFAULT_CONNECTIONS, TwinServiceConnections
 
 

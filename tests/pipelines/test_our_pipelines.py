@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mlops.cli import main
-from mlops.pipelines_model import load_pipeline
-from mlops.pipelines_validate import default_files, validate_files
+from mlops.pipelines.model import load_pipeline
+from mlops.pipelines.validate import default_files, validate_files
 from tests.conftest import REPO_ROOT
 from tests.pipelines.conftest import write
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from mlops.errors import PipelineError, PipelineRunError
-from mlops.pipelines_results import ApprovalRequest, RunEvent, RunResult
-from mlops.pipelines_runner import static_service_connections
+from mlops.core.errors import PipelineError, PipelineRunError
+from mlops.pipelines.results import ApprovalRequest, RunEvent, RunResult
+from mlops.pipelines.runner import static_service_connections
 from tests.pipelines.conftest import write
 
 Run = Callable[..., RunResult]

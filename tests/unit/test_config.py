@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.config import config_from_mapping, find_config_file, load_config
-from mlops.errors import ConfigError
+from mlops.core.config import config_from_mapping, find_config_file, load_config
+from mlops.core.errors import ConfigError
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops.errors import GitError
-from mlops.gitinfo import current_revision, make_build_id, validate_build_id
+from mlops.core.errors import GitError
+from mlops.core.gitinfo import current_revision, make_build_id, validate_build_id
 from model_build.layout import BucketLayout, branch_slug, pipeline_name, sha256_of_files
 from model_build.plan import first_failed_step, plan_upsert
 

@@ -1,0 +1,155 @@
+"""The `mlops deploy`, `mlops deploy rollback` and `mlops test` commands (registered by mlops.cli).
+
+`deploy` is a group that runs a deployment when called without a subcommand, so both
+`mlops deploy --stage prod --model-package-arn ARN` and `mlops deploy rollback --stage prod` parse.
+Everything heavy is imported inside the commands: the CLI must start fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from mlops.core.config import Config
+    from model_deploy.clients import AutomationClients, StageClients
+    from model_deploy.deploy import DeployOutcome
+
+STAGES = click.Choice(["staging", "prod"])
+
+
+def _config(ctx: click.Context) -> Config:
+    from mlops.core.config import Config
+
+    config = getattr(ctx.obj, "config", None)
+    if not isinstance(config, Config):
+        raise click.UsageError("no configuration loaded; run through the `mlops` command")
+    return config
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _clients(config: Config, stage: str) -> tuple[AutomationClients, StageClients]:
+    """Automation credentials from the environment; the stage's through sts:AssumeRole into its deploy role."""
+    from mlops.core.aws import assume_role_session, session
+    from model_deploy.clients import AutomationClients, StageClients
+    from model_deploy.deploy import stage_role_arn
+
+    base = session(config)
+    assumed = assume_role_session(base, stage_role_arn(config, stage), f"mlops-deploy-{stage}", config.region)
+    return AutomationClients.from_session(base), StageClients.from_session(assumed)
+
+
+def _report(outcome: DeployOutcome, *, dry_run: bool, plan_out: Path | None) -> None:
+    plan = outcome.plan
+    click.echo(("(dry run) " if dry_run else "") + plan.describe())
+    if plan_out is not None:
+        _progress(f"plan written to {plan_out}")
+    if outcome.applied is not None:
+        version = outcome.applied.record_version
+        click.echo(
+            f"applied {len(outcome.applied.applied)} action(s) in {outcome.applied.seconds:.0f}s"
+            + (f"; deployment record version {version}" if version else "")
+        )
+
+
+@click.group("deploy", invoke_without_command=True)
+@click.option("--stage", type=STAGES, help="Where to deploy: staging or prod.")
+@click.option("--model-package-arn", "package_arn", metavar="ARN", help="The approved model package version.")
+@click.option("--dry-run", is_flag=True, help="Verify and plan only: print the plan, change nothing.")
+@click.option(
+    "--plan-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan as JSON (an artifact)."
+)
+@click.pass_context
+def deploy(
+    ctx: click.Context, stage: str | None, package_arn: str | None, dry_run: bool, plan_out: Path | None
+) -> None:
+    """Verify an approved model package, plan its deployment to a stage, and apply the plan."""
+    if ctx.invoked_subcommand is not None:
+        if stage or package_arn or dry_run or plan_out:
+            raise click.UsageError(
+                f"options before `{ctx.invoked_subcommand}` belong to `mlops deploy`; "
+                f"put them after it: mlops deploy {ctx.invoked_subcommand} --stage ..."
+            )
+        return
+    if not stage or not package_arn:
+        raise click.UsageError("expected --stage and --model-package-arn (or a subcommand such as `rollback`)")
+    from model_deploy.deploy import Runtime
+    from model_deploy.deploy import deploy as run_deploy
+
+    config = _config(ctx)
+    automation, stage_clients = _clients(config, stage)
+    outcome = run_deploy(
+        config,
+        stage,
+        package_arn,
+        automation=automation,
+        stage_clients=stage_clients,
+        dry_run=dry_run,
+        plan_out=plan_out,
+        runtime=Runtime(progress=_progress),
+    )
+    _report(outcome, dry_run=dry_run, plan_out=plan_out)
+
+
+@deploy.command("rollback")
+@click.option("--stage", type=STAGES, required=True, help="The stage whose endpoint goes back one deployment.")
+@click.option("--dry-run", is_flag=True, help="Plan only: print the rollback, change nothing.")
+@click.option("--plan-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan as JSON.")
+@click.pass_context
+def deploy_rollback(ctx: click.Context, stage: str, dry_run: bool, plan_out: Path | None) -> None:
+    """Go back to the previous deployment record of a stage (blue/green, with the rollback alarms)."""
+    from model_deploy.deploy import Runtime, rollback
+
+    config = _config(ctx)
+    _, stage_clients = _clients(config, stage)
+    outcome = rollback(
+        config,
+        stage,
+        stage_clients=stage_clients,
+        dry_run=dry_run,
+        plan_out=plan_out,
+        runtime=Runtime(progress=_progress),
+    )
+    _report(outcome, dry_run=dry_run, plan_out=plan_out)
+
+
+@click.command("test")
+@click.option("--stage", type=STAGES, required=True, help="The stage whose endpoint to test.")
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("test-results/endpoint-tests.xml"),
+    show_default=True,
+    help="JUnit XML for Azure DevOps (PublishTestResults).",
+)
+@click.option("--model-package-arn", "package_arn", metavar="ARN", help="Fail unless the endpoint serves this package.")
+@click.option("--test-data", metavar="URI", help="The build's test split (default: beside the package's evaluation).")
+@click.pass_context
+def endpoint_test_command(
+    ctx: click.Context, stage: str, junit: Path, package_arn: str | None, test_data: str | None
+) -> None:
+    """Run the endpoint test suite (contract, quality, latency); in staging, record the pass prod requires."""
+    from model_deploy.deploy import Runtime
+    from model_deploy.endpoint_tests import run_endpoint_tests
+
+    config = _config(ctx)
+    automation, stage_clients = _clients(config, stage)
+    outcome = run_endpoint_tests(
+        config,
+        stage,
+        automation=automation,
+        stage_clients=stage_clients,
+        junit_path=junit,
+        expected_package_arn=package_arn,
+        test_data=test_data,
+        runtime=Runtime(progress=_progress),
+    )
+    click.echo(json.dumps({"package_arn": outcome.package_arn, **outcome.result.measurements}, sort_keys=True))
+    if outcome.staging_pass_written:
+        click.echo(f"staging pass recorded at {outcome.staging_pass_written}")

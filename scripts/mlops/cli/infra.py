@@ -1,0 +1,131 @@
+"""`mlops infra lint|deploy`: the CloudFormation of the automation, staging and prod accounts (infra/templates/).
+
+Imports of cfn-lint, boto3 and the deploy code happen inside the commands, so `mlops --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from mlops.core.errors import InfraError
+from mlops.infra.templates import ACCOUNTS, TEMPLATES_DIR, AccountName
+
+
+@click.group("infra")
+def infra() -> None:
+    """CloudFormation of the three accounts: lint (cfn-lint, checkov) and deploy through change sets."""
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@infra.command("lint")
+@click.option(
+    "--checkov/--no-checkov",
+    "with_checkov",
+    default=True,
+    show_default=True,
+    help="Also run checkov (installed into .tools/checkov from infra/requirements-checkov.lock if missing).",
+)
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="REGION",
+    help="Region(s) whose resource specs cfn-lint checks against (default: mlops.yaml region).",
+)
+@click.pass_obj
+def lint(obj: Any, with_checkov: bool, regions: tuple[str, ...]) -> None:
+    """Lint the templates; exit non-zero on any cfn-lint error or warning or any failed checkov check."""
+    from mlops.infra.lint import FAILING_SEVERITIES, cfn_lint, ensure_checkov, run_checkov
+
+    templates = sorted(TEMPLATES_DIR.glob("*.yaml"))
+    if not templates:
+        raise InfraError(f"no templates in {TEMPLATES_DIR}: expected automation.yaml and target.yaml")
+    findings = cfn_lint(templates, list(regions) or [obj.config.region])
+    for finding in findings:
+        click.echo(finding.describe())
+    failing = [f for f in findings if f.severity in FAILING_SEVERITIES]
+    errors = sum(f.severity == "error" for f in findings)
+    click.echo(
+        f"cfn-lint: {errors} error(s), {len(failing) - errors} warning(s), "
+        f"{len(findings) - len(failing)} informational in {len(templates)} template(s)"
+    )
+    checkov_failed = 0
+    if with_checkov:
+        report = run_checkov(ensure_checkov(progress=_progress), TEMPLATES_DIR)
+        for failure in report.failures:
+            click.echo(f"{failure.path}: {failure.check_id} {failure.resource}: {failure.name}")
+        for check_id, resource, reason in report.skips:
+            click.echo(f"  skipped {check_id} on {resource}: {reason.strip()}")
+        click.echo(
+            f"checkov: {report.failed} failed, {report.passed} passed, {report.skipped} skipped (each with its reason)"
+        )
+        checkov_failed = report.failed
+    if failing or checkov_failed:
+        raise InfraError(
+            f"infra lint failed: {len(failing)} cfn-lint error(s)/warning(s), {checkov_failed} failed checkov check(s)",
+            hint="fix the findings listed above; a checkov skip needs a reason in the resource's Metadata",
+        )
+
+
+@infra.command("deploy")
+@click.option("--account", type=click.Choice(ACCOUNTS), required=True, help="Whose stack to create or update.")
+@click.option("--dry-run", is_flag=True, help="Create and print the change set, then delete it; change nothing.")
+@click.option(
+    "--parameter",
+    "-p",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A template parameter mlops.yaml does not set (e.g. AzureDevOpsOrganizationId, BridgeCodeKey). "
+    "On an update, parameters not given keep their previous values.",
+)
+@click.option(
+    "--role-arn",
+    metavar="ARN",
+    help="Assume this role first, e.g. an administrator role in the account for the first deploy.",
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(min=10),
+    default=1800,
+    show_default=True,
+    help="Seconds to wait for the change set and the stack at most.",
+)
+@click.pass_obj
+def deploy(
+    obj: Any, account: AccountName, dry_run: bool, overrides: tuple[str, ...], role_arn: str | None, timeout: int
+) -> None:
+    """Create or update the account's stack through a change set, printed before it is executed."""
+    from mlops.core.aws import assume_role_session, session
+    from mlops.infra.deploy import check_account, deploy_stack
+    from mlops.infra.moto_gaps import supplement_stack
+    from mlops.infra.templates import parse_overrides, stack_spec
+
+    config = obj.config
+    spec = stack_spec(config, account, parse_overrides(overrides))
+    aws = session(config)
+    if role_arn:
+        aws = assume_role_session(aws, role_arn, f"mlops-infra-{account}", config.region)
+    check_account(aws.client("sts"), spec)
+    cfn = aws.client("cloudformation")
+    result = deploy_stack(cfn, spec, dry_run=dry_run, timeout_seconds=timeout, progress=_progress)
+    if result.executed and config.is_local:
+        # moto's CloudFormation skips some types and properties silently: add what the local flow uses.
+        supplement_stack(aws, spec, progress=_progress)
+    click.echo(
+        json.dumps(
+            {
+                "stack": result.stack_name,
+                "outcome": result.outcome,
+                "changes": len(result.changes),
+                "outputs": result.outputs,
+            },
+            indent=2,
+        )
+    )

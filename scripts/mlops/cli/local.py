@@ -1,0 +1,95 @@
+"""`mlops local up|down|status|env`: the twin's lifecycle from the command line."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import click
+
+from mlops.core.config import find_config_file
+from mlops.core.errors import ConfigError
+
+
+def _directory(ctx: click.Context) -> Path:
+    config_path = ctx.find_root().params.get("config_path")
+    try:
+        config_file = find_config_file(config_path)
+    except ConfigError:  # no mlops.yaml: the twin directory falls back to the current one
+        config_file = None
+    from mlops.local.twin import twin_dir
+
+    return twin_dir(config_file)
+
+
+@click.group()
+def local() -> None:
+    """The local twin: the whole cloud flow on this machine (moto + step executor + endpoints)."""
+
+
+@local.command()
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.0001, max=1.0),
+    default=0.01,
+    show_default=True,
+    help="Multiplier for deployment waits (canary, bake): 0.01 turns 300 s into 3 s.",
+)
+@click.pass_context
+def up(ctx: click.Context, time_scale: float) -> None:
+    """Start the twin (idempotent) and bootstrap the three accounts of the `local` profile."""
+    from mlops.core.config import load_config
+    from mlops.local.twin import up as start
+
+    config = load_config(ctx.find_root().params.get("config_path"), profile="local")
+    state, started = start(config, _directory(ctx), time_scale=time_scale, progress=lambda m: click.echo(m, err=True))
+    verb = "started" if started else "already running"
+    click.echo(f"twin {verb} at {state.url} (pid {state.pid}); accounts {json.dumps(state.accounts)}")
+    click.echo('point a shell at it with: eval "$(mlops local env)"', err=True)
+
+
+@local.command()
+@click.pass_context
+def down(ctx: click.Context) -> None:
+    """Stop the twin and remove its state directory."""
+    from mlops.local.twin import down as stop
+
+    directory = _directory(ctx)
+    click.echo("twin stopped" if stop(directory) else "twin was not running", err=False)
+    click.echo(f"removed {directory}", err=True)
+
+
+@local.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Whether the twin runs, where, and for which accounts (exit 1 when it does not run)."""
+    from mlops.local.twin import running
+
+    state = running(_directory(ctx))
+    if state is None:
+        click.echo("twin: not running (start it with `mlops local up`)")
+        ctx.exit(1)
+    click.echo(json.dumps({"status": "running", "url": state.url, "pid": state.pid, "accounts": state.accounts}))
+
+
+@local.command()
+@click.option(
+    "--account",
+    type=click.Choice(["automation", "staging", "prod"]),
+    default="automation",
+    show_default=True,
+    help="Whose credentials to export (staging/prod through sts:AssumeRole into mlops-deploy).",
+)
+@click.pass_context
+def env(ctx: click.Context, account: str) -> None:
+    """Print `export` lines that point the AWS CLI, boto3 or a notebook at the twin."""
+    from mlops.local.errors import TwinError
+    from mlops.local.twin import environment, running
+
+    state = running(_directory(ctx))
+    if state is None:
+        raise TwinError("the twin is not running", hint="start it with `mlops local up`")
+    for name, value in environment(state, account).items():
+        click.echo(f"export {name}={shlex.quote(value)}")
+    click.echo("unset AWS_PROFILE AWS_SESSION_TOKEN" if account == "automation" else "unset AWS_PROFILE")

@@ -1,0 +1,108 @@
+"""`mlops registry list|approve|reject`: the model registry of the automation account.
+
+The same commands act on SageMaker or on the twin (whichever `AWS_ENDPOINT_URL` and the credentials
+point at). Approve and reject keep the reviewer's reason on the package (`ApprovalDescription`);
+approving is what fires the registry event that starts the deploy pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import botocore.exceptions
+import click
+
+from mlops.core.aws import error_message
+from mlops.registry import RegistryError, resolve_package, set_status
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker import SageMakerClient
+
+    from mlops.core.config import Config
+
+
+def _session(ctx: click.Context) -> tuple[Config, SageMakerClient]:
+    from mlops.core.aws import session
+
+    config: Config = ctx.obj.config
+    return config, session(config).client("sagemaker")
+
+
+@click.group()
+def registry() -> None:
+    """List, approve and reject model packages of the configured group."""
+
+
+@registry.command("list")
+@click.option(
+    "--status", type=click.Choice(["PendingManualApproval", "Approved", "Rejected"]), help="Only this status."
+)
+@click.option("--max", "limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.pass_context
+def list_packages(ctx: click.Context, status: str | None, limit: int) -> None:
+    """Packages of the group, newest first, with their status and provenance."""
+    config, sm = _session(ctx)
+    arguments: dict[str, Any] = {
+        "ModelPackageGroupName": config.build.model_package_group,
+        "SortBy": "CreationTime",
+        "SortOrder": "Descending",
+        "MaxResults": limit,
+    }
+    if status:
+        arguments["ModelApprovalStatus"] = status
+    try:
+        summaries = sm.list_model_packages(**arguments)["ModelPackageSummaryList"]
+    except botocore.exceptions.ClientError as exc:
+        raise RegistryError(f"could not list group {config.build.model_package_group}: {error_message(exc)}") from exc
+    for summary in summaries:
+        described = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+        metadata = described.get("CustomerMetadataProperties", {})
+        click.echo(
+            json.dumps(
+                {
+                    "version": summary.get("ModelPackageVersion"),
+                    "status": summary.get("ModelApprovalStatus"),
+                    "arn": summary["ModelPackageArn"],
+                    "created": str(summary.get("CreationTime")),
+                    "git_commit": metadata.get("git_commit"),
+                    "build_id": metadata.get("build_id"),
+                    "approval_description": described.get("ApprovalDescription"),
+                }
+            )
+        )
+    if not summaries:
+        click.echo(f"no packages in group {config.build.model_package_group}", err=True)
+
+
+def _decide(ctx: click.Context, arn: str | None, version: int | None, reason: str, status: str) -> None:
+    config, sm = _session(ctx)
+    package = resolve_package(sm, config, arn, version)
+    changed = set_status(sm, package, status, reason)
+    verb = status.lower() if changed else f"already {status.lower()}; nothing written"
+    click.echo(f"{package['ModelPackageArn']}: {verb}")
+
+
+_arn_option = click.option("--model-package-arn", "arn", metavar="ARN", help="The package to decide on.")
+_version_option = click.option("--version", type=click.IntRange(min=1), help="Or its version in the configured group.")
+_reason_option = click.option("--reason", required=True, help="Why; kept on the package as ApprovalDescription.")
+
+
+@registry.command()
+@_arn_option
+@_version_option
+@_reason_option
+@click.pass_context
+def approve(ctx: click.Context, arn: str | None, version: int | None, reason: str) -> None:
+    """Approve a package: this starts its deployment through the registry event."""
+    _decide(ctx, arn, version, reason, "Approved")
+
+
+@registry.command()
+@_arn_option
+@_version_option
+@_reason_option
+@click.pass_context
+def reject(ctx: click.Context, arn: str | None, version: int | None, reason: str) -> None:
+    """Reject a package."""
+    _decide(ctx, arn, version, reason, "Rejected")

@@ -1,0 +1,306 @@
+"""The `mlops` command line. Exit code 0 only on success; errors on stderr, one actionable line first.
+
+Inside Azure Pipelines (`TF_BUILD` set) an error is also raised as `##vso[task.logissue type=error]`
+so it shows on the run's summary page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mlops import __version__
+from mlops.core.config import Config, load_config
+from mlops.core.errors import MlopsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    def __init__(self, config_path: str | None, profile: str | None) -> None:
+        self.config_path = config_path
+        self.profile = profile
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, profile=self.profile)
+        return self._config
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", "config_path", metavar="PATH", help="mlops.yaml to use (default: MLOPS_CONFIG, else the nearest one)."
+)
+@click.option("--profile", metavar="NAME", help="Config profile, e.g. 'local' for the twin (default: MLOPS_PROFILE).")
+@click.version_option(__version__, prog_name="mlops")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, profile: str | None) -> None:
+    """Azure DevOps x Amazon SageMaker MLOps: build, register, approve and deploy models."""
+    ctx.obj = Context(config_path, profile)
+    if (profile or os.environ.get("MLOPS_PROFILE")) == "local" and ctx.invoked_subcommand != "local":
+        _use_running_twin(config_path)
+
+
+def _use_running_twin(config_path: str | None) -> None:
+    """With the `local` profile, AWS calls go to the running twin unless AWS_ENDPOINT_URL says otherwise."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return
+    from mlops.core.config import find_config_file
+    from mlops.local.twin import environment, running, twin_dir
+
+    try:
+        directory = twin_dir(find_config_file(config_path))
+    except MlopsError:
+        return  # the command itself reports the missing config
+    state = running(directory)
+    if state is not None:
+        os.environ.update(environment(state, "automation"))
+
+
+# ---------------------------------------------------------------------------------------------- build
+
+
+@cli.group()
+def build() -> None:
+    """Render, upsert, run and clean up the SageMaker model-build pipeline."""
+
+
+def _branch_option(func: F) -> F:
+    return click.option(
+        "--branch",
+        metavar="NAME",
+        help="Branch being built (default: from Azure Pipelines variables or git). "
+        "main/master own the pipeline; other branches get '<name>-<branch>'.",
+    )(func)
+
+
+def _branch(branch: str | None) -> str:
+    if branch:
+        return branch
+    from mlops.core.gitinfo import current_revision
+
+    return current_revision().branch
+
+
+@build.command("definition")
+@_branch_option
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON here instead of stdout."
+)
+@pass_context
+def build_definition(obj: Context, branch: str | None, out: Path | None) -> None:
+    """Render the pipeline definition JSON (no AWS call; byte-identical for the same inputs)."""
+    from model_build.build import render
+
+    rendered = render(obj.config, _branch(branch))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(rendered.definition + "\n", encoding="utf-8")
+        progress(f"wrote {out} ({rendered.pipeline_name}, sha256 {rendered.definition_sha256[:12]})")
+    else:
+        click.echo(rendered.definition)
+
+
+@build.command("upsert")
+@_branch_option
+@click.option("--dry-run", is_flag=True, help="Show what would change (with a diff) and write nothing.")
+@pass_context
+def build_upsert(obj: Context, branch: str | None, dry_run: bool) -> None:
+    """Create or update the pipeline; an unchanged definition writes nothing."""
+    from mlops.core.aws import session
+    from model_build.build import render, upsert
+
+    branch = _branch(branch)
+    rendered = render(obj.config, branch)
+    aws = session(obj.config)
+    plan = upsert(aws.client("sagemaker"), aws.client("s3"), obj.config, rendered, branch, dry_run=dry_run)
+    click.echo(("(dry run) " if dry_run else "") + plan.describe())
+    if plan.diff and dry_run:
+        click.echo(plan.diff, nl=False)
+
+
+@build.command("run")
+@_branch_option
+@click.option("--wait/--no-wait", default=False, help="Poll until the execution ends (bounded by --timeout).")
+@click.option(
+    "--timeout",
+    "timeout",
+    type=click.IntRange(min=1),
+    help="Seconds to wait at most (default: build.wait_timeout_seconds).",
+)
+@click.option("--build-id", metavar="ID", help="Build id (default: UTC time + short commit).")
+@pass_context
+def build_run(obj: Context, branch: str | None, wait: bool, timeout: int | None, build_id: str | None) -> None:
+    """Start an execution with the git commit and build id as parameters."""
+    from mlops.core.aws import session
+    from mlops.core.gitinfo import current_revision, make_build_id, validate_build_id
+    from model_build.build import render, start
+    from model_build.build import wait as wait_for
+
+    revision = current_revision()
+    branch = branch or revision.branch
+    build_id = validate_build_id(build_id) if build_id else make_build_id(revision.commit)
+    rendered = render(obj.config, branch)
+    aws = session(obj.config)
+    sm = aws.client("sagemaker")
+    execution = start(
+        sm, aws.client("s3"), obj.config, rendered, branch=branch, commit=revision.commit, build_id=build_id
+    )
+    click.echo(
+        json.dumps({"pipeline_execution_arn": execution.arn, "build_id": build_id, "manifest": execution.manifest_uri})
+    )
+    if wait:
+        # Polling the twin is free and its executions take seconds: poll it at least every 2 s.
+        wait_for(
+            sm,
+            execution.arn,
+            timeout_seconds=timeout or obj.config.build.wait_timeout_seconds,
+            poll_seconds=2.0 if obj.config.is_local else 30.0,
+            progress=progress,
+        )
+
+
+@build.command("cleanup")
+@click.option("--branch", required=True, metavar="NAME", help="The merged branch whose pipeline and data to delete.")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted.")
+@pass_context
+def build_cleanup(obj: Context, branch: str, dry_run: bool) -> None:
+    """Delete a merged branch's pipeline and its data."""
+    from mlops.core.aws import session
+    from model_build.build import cleanup
+
+    aws = session(obj.config)
+    result = cleanup(aws.client("sagemaker"), aws.client("s3"), obj.config, branch, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    pipeline = "the pipeline" if result.pipeline_deleted else "no pipeline (none existed)"
+    click.echo(f"{verb} {pipeline} and {result.objects_deleted} object version(s) for branch {branch}")
+
+
+# ----------------------------------------------------------------------------------------------- demo
+
+
+@cli.command()
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
+@click.option(
+    "--auto-approve/--prompt",
+    default=None,
+    help="Answer the prod approval automatically (default when stdin is not a terminal) or ask.",
+)
+@pass_context
+def demo(obj: Context, report: Path | None, auto_approve: bool | None) -> None:
+    """The whole flow on the local twin: build, approve, bridge, deploy to staging, test, prod."""
+    from mlops.core.config import find_config_file
+    from mlops.local.flow import Flow
+    from mlops.local.twin import twin_dir
+
+    config_file = find_config_file(obj.config_path)
+    config = load_config(config_file, profile="local")
+    interactive = sys.stdin.isatty() if auto_approve is None else not auto_approve
+
+    def approve_prod(environment: str) -> bool:
+        if not interactive:
+            progress(f"    approval for environment {environment}: approved automatically (no terminal)")
+            return True
+        return click.confirm(f"    Approve the deployment to environment {environment!r}?", default=True, err=True)
+
+    flow = Flow(
+        config,
+        repo_root=config_file.parent,
+        twin_directory=twin_dir(config_file),
+        approve_prod=approve_prod,
+        progress=progress,
+    )
+    try:
+        result = flow.run()
+    finally:
+        _print_flow(flow.report)
+        if report:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(json.dumps(flow.report.to_json(), indent=2) + "\n")
+            click.echo(f"report written to {report}")
+    click.echo(
+        f'the twin keeps running: eval "$(mlops local env --account prod)" to call {len(result.endpoints)} endpoint(s)'
+    )
+    click.echo("stop it with: mlops local down")
+
+
+def _print_flow(report: Any) -> None:
+    click.echo("")
+    click.echo(f"{'stage':<48}{'status':<11}{'seconds':>8}")
+    for stage in report.stages:
+        click.echo(f"{stage.name:<48}{stage.status:<11}{stage.seconds:>8.1f}")
+    click.echo(f"{'total':<59}{report.total_seconds:>8.1f}")
+    if report.model_package_arn:
+        click.echo(f"model package: {report.model_package_arn}")
+    if report.metrics:
+        click.echo("test-split metrics: " + "  ".join(f"{k}={v:.4f}" for k, v in report.metrics.items()))
+    for endpoint in report.endpoints:
+        click.echo(
+            f"endpoint: {endpoint['stage']:<8} account {endpoint['account']}  {endpoint['name']} ({endpoint['status']})"
+        )
+
+
+# ------------------------------------------------------------------------- command groups of other modules
+from mlops.cli.bridge import bridge as _bridge_group  # noqa: E402
+from mlops.cli.deploy import deploy as _deploy_group  # noqa: E402
+from mlops.cli.deploy import endpoint_test_command as _test_command  # noqa: E402
+from mlops.cli.infra import infra as _infra_group  # noqa: E402
+from mlops.cli.local import local as _local_group  # noqa: E402
+from mlops.cli.pipelines import pipelines as _pipelines_group  # noqa: E402
+from mlops.cli.registry import registry as _registry_group  # noqa: E402
+
+cli.add_command(_bridge_group)
+cli.add_command(_deploy_group)
+cli.add_command(_infra_group)
+cli.add_command(_local_group)
+cli.add_command(_pipelines_group)
+cli.add_command(_registry_group)
+cli.add_command(_test_command)
+
+
+# ------------------------------------------------------------------------------------------ entrypoint
+
+
+def _report_error(error: BaseException) -> None:
+    text = str(error)
+    click.echo(f"error: {text}", err=True)
+    if os.environ.get("TF_BUILD"):
+        first = text.splitlines()[0].replace("\r", " ")
+        click.echo(f"##vso[task.logissue type=error]{first}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        # Outside standalone mode, click returns ctx.exit()'s code instead of raising it.
+        result = cli.main(args=argv, prog_name="mlops", standalone_mode=False)
+    except MlopsError as error:
+        _report_error(error)
+        return 1
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Exit as exit_:
+        return exit_.exit_code
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""Load and validate `mlops.yaml`: one file for the accounts, Azure DevOps and the build.
+
+Precedence, lowest to highest (the only place it is defined):
+
+1. the top level of `mlops.yaml`;
+2. the selected profile, `profiles.<name>` (chosen with `--profile` or `MLOPS_PROFILE`), merged
+   key by key over the top level;
+3. environment variables `MLOPS__<SECTION>__<KEY>` (double underscores separate levels, names are
+   case-insensitive, values are parsed as YAML scalars), e.g. `MLOPS__BUILD__QUALITY__THRESHOLD=0.9`;
+4. command-line flags of the command being run.
+
+The file is found at `--config`, else `MLOPS_CONFIG`, else the nearest `mlops.yaml` from the
+current directory upwards. Any invalid value fails here, at load, naming the key, the value, what
+was expected and how to fix it. Pure module: no AWS SDK.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlops.core.errors import ConfigError
+from model_deploy.settings import DeploySettings
+
+CONFIG_FILE_NAME = "mlops.yaml"
+ENV_PREFIX = "MLOPS__"
+PROFILE_ENV = "MLOPS_PROFILE"
+CONFIG_ENV = "MLOPS_CONFIG"
+
+AccountId = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{12}$",
+        description="a 12-digit AWS account id, quoted so YAML keeps leading zeros, e.g. '111111111111'",
+    ),
+]
+S3BucketName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        description="an S3 bucket name: 3-63 lowercase letters, digits, dots or hyphens",
+    ),
+]
+ResourceName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+        description="a SageMaker resource name: letters, digits and single hyphens, at most 63 characters",
+    ),
+]
+InstanceType = Annotated[
+    str,
+    Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$", description="a SageMaker instance type such as 'ml.m5.large'"),
+]
+RoleName = Annotated[
+    str,
+    Field(pattern=r"^[\w+=,.@-]{1,64}$", description="an IAM role name (not an ARN), e.g. 'mlops-sagemaker-pipeline'"),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Account(_Strict):
+    id: AccountId
+    deploy_role_name: RoleName = Field(
+        "mlops-deploy",
+        description="the role the pipelines assume in this account (created by infra/)",
+    )
+
+    def role_arn(self, role_name: str | None = None) -> str:
+        return f"arn:aws:iam::{self.id}:role/{role_name or self.deploy_role_name}"
+
+
+class Accounts(_Strict):
+    automation: Account
+    staging: Account
+    prod: Account
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Accounts:
+        ids = [self.automation.id, self.staging.id, self.prod.id]
+        if len(set(ids)) != 3:
+            raise ValueError(
+                f"automation, staging and prod must be three different accounts, got {ids}; "
+                "the isolation of prod is the point of the layout"
+            )
+        return self
+
+
+class AzurePipelineIds(_Strict):
+    build: int = Field(..., gt=0, description="the numeric id of the model-build pipeline in Azure DevOps")
+    deploy: int = Field(..., gt=0, description="the numeric id of the model-deploy pipeline in Azure DevOps")
+    infrastructure: int = Field(..., gt=0, description="the numeric id of the infrastructure pipeline in Azure DevOps")
+
+
+class AzureDevOps(_Strict):
+    organization_url: str = Field(
+        ...,
+        pattern=r"^https?://[^\s/]+(/[^\s/]+)?/?$",
+        description="the organization URL, e.g. 'https://dev.azure.com/contoso'",
+    )
+    project: str = Field(..., min_length=1, description="the Azure DevOps project name")
+    pipelines: AzurePipelineIds
+
+
+class InstanceGroup(_Strict):
+    type: InstanceType
+    count: int = Field(1, ge=1, le=20, description="an instance count between 1 and 20")
+
+
+class Instances(_Strict):
+    processing: InstanceGroup
+    training: InstanceGroup
+    inference: list[InstanceType] = Field(..., min_length=1, description="instance types the package may be hosted on")
+    transform: list[InstanceType] = Field(..., min_length=1, description="instance types for batch transform")
+
+
+QualityMetric = Literal["auc", "f1", "precision", "recall", "accuracy"]
+
+
+class Quality(_Strict):
+    metric: QualityMetric = Field("auc", description="one of auc, f1, precision, recall, accuracy")
+    threshold: float = Field(
+        ..., ge=0.0, le=1.0, description="the minimum value of the metric on the test split, between 0 and 1"
+    )
+
+
+class Hyperparameters(_Strict):
+    max_depth: int = Field(4, ge=1, le=16)
+    eta: float = Field(0.1, gt=0, le=1)
+    num_round: int = Field(300, ge=1, le=5000)
+    early_stopping_rounds: int = Field(20, ge=1)
+    subsample: float = Field(0.9, gt=0, le=1)
+    colsample_bytree: float = Field(0.9, gt=0, le=1)
+    min_child_weight: float = Field(1.0, ge=0)
+    seed: int = Field(42, ge=0)
+
+
+class Build(_Strict):
+    pipeline_name: ResourceName = Field(
+        ..., description="the SageMaker pipeline name; pull-request builds use '<name>-<branch>'"
+    )
+    model_package_group: ResourceName
+    artifact_bucket: S3BucketName
+    kms_key_id: str | None = Field(
+        None, description="a KMS key id, ARN or alias for the artifact bucket and job volumes; null for none"
+    )
+    execution_role_name: RoleName = Field(
+        "mlops-sagemaker-pipeline", description="the SageMaker pipeline execution role in the automation account"
+    )
+    instances: Instances
+    quality: Quality
+    hyperparameters: Hyperparameters = Hyperparameters()
+    max_runtime_seconds: int = Field(3600, ge=60, le=432000, description="a job time limit between 60 and 432000")
+    cache_expire_after: str = Field(
+        "P30D", pattern=r"^P(\d+[YMWD])*(T(\d+[HMS])+)?$", description="an ISO 8601 duration such as 'P30D'"
+    )
+    wait_timeout_seconds: int = Field(
+        3000, ge=1, description="how long `mlops build run --wait` polls before giving up (seconds)"
+    )
+
+    @field_validator("cache_expire_after")
+    @classmethod
+    def _non_empty_duration(cls, value: str) -> str:
+        if value in {"P", "PT"}:
+            raise ValueError("an empty ISO 8601 duration")
+        return value
+
+
+class Project(_Strict):
+    name: ResourceName = Field(..., description="the use case's name: the S3 prefix of its runs")
+
+
+class Config(_Strict):
+    project: Project
+    region: str = Field(..., pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="an AWS region such as 'eu-west-1'")
+    accounts: Accounts
+    azure_devops: AzureDevOps
+    build: Build
+    deploy: DeploySettings
+    profile: str = Field("default", description="the profile these values came from")
+
+    @property
+    def is_local(self) -> bool:
+        return self.profile == "local"
+
+    def execution_role_arn(self) -> str:
+        return self.accounts.automation.role_arn(self.build.execution_role_name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None = None, *, start: Path | None = None) -> Path:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(
+                f"config file {path} does not exist",
+                hint="pass the path of your mlops.yaml with --config, or unset MLOPS_CONFIG",
+            )
+        return path
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return find_config_file(env)
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_FILE_NAME} found in {here} or any parent directory",
+        hint=f"run from the repository root, pass --config PATH, or set {CONFIG_ENV}",
+    )
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read, layer and validate the configuration. Raises ConfigError on any problem."""
+    environ = os.environ if environ is None else environ
+    file = find_config_file(path)
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"{file} is not valid YAML: {exc}", hint="fix the syntax at the line and column shown"
+        ) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{file}: expected a mapping at the top level, found {type(raw).__name__}",
+            hint="start from the mlops.yaml in the repository",
+        )
+    return config_from_mapping(raw, source=str(file), profile=profile, environ=environ)
+
+
+def config_from_mapping(
+    raw: Mapping[str, Any],
+    *,
+    source: str = CONFIG_FILE_NAME,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    environ = {} if environ is None else environ
+    data = {k: v for k, v in raw.items() if k != "profiles"}
+    profiles = raw.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{source}: 'profiles' must be a mapping of profile name to overrides")
+    chosen = profile or environ.get(PROFILE_ENV) or "default"
+    if chosen != "default":
+        if chosen not in profiles:
+            known = ", ".join(sorted(profiles)) or "none"
+            raise ConfigError(
+                f"{source}: profile {chosen!r} is not defined (profiles: {known})",
+                hint=f"add 'profiles: {{{chosen}: ...}}' to {source} or choose one of the defined profiles",
+            )
+        data = _deep_merge(data, profiles[chosen])
+    data["profile"] = chosen
+    env_keys = _env_overrides(environ)
+    for dotted, value in env_keys.items():
+        _set_dotted(data, dotted, value)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, source=source, profile=chosen, env_keys=env_keys) from exc
+
+
+def _deep_merge(base: Mapping[str, Any], override: Any) -> dict[str, Any]:
+    if not isinstance(override, dict):
+        raise ConfigError("a profile must be a mapping of the keys it overrides")
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, text in environ.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if not parts:
+            continue
+        try:
+            value = yaml.safe_load(text) if text != "" else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"environment variable {name}={text!r} is not a valid YAML scalar") from exc
+        found[".".join(parts)] = value
+    return found
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    keys = dotted.split(".")
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[keys[-1]] = value
+
+
+_FIELD_DESCRIPTIONS: dict[str, str] = {}
+
+
+def _describe(model: type[BaseModel], prefix: str = "") -> None:
+    for name, field in model.model_fields.items():
+        dotted = f"{prefix}{name}"
+        description = field.description
+        for meta in field.metadata:
+            description = description or getattr(meta, "description", None)
+        if description:
+            _FIELD_DESCRIPTIONS[dotted] = description
+        _describe_nested(field.annotation, dotted + ".")
+
+
+def _describe_nested(annotation: Any, prefix: str) -> None:
+    # Walk into optional models (`X | None`) and lists/dicts of models as well: an error inside a
+    # list item is located as `a.b.0.c`, which `_explain` looks up without the index as `a.b.c`.
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        _describe(annotation, prefix)
+        return
+    for argument in get_args(annotation):
+        _describe_nested(argument, prefix)
+
+
+_describe(Config)
+
+
+def _explain(exc: ValidationError, *, source: str, profile: str, env_keys: Mapping[str, Any]) -> ConfigError:
+    lines = []
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"]]
+        key = ".".join(loc) or "(top level)"
+        generic = ".".join(p for p in loc if not p.isdigit())
+        found = error.get("input")
+        if error["type"] == "missing":
+            found_text = "nothing (the key is missing)"
+        elif error["type"] == "extra_forbidden":
+            found_text = f"an unknown key {loc[-1]!r}"
+        else:
+            found_text = f"{found!r}"
+        expected = _FIELD_DESCRIPTIONS.get(generic) or error["msg"]
+        origin = (
+            f"environment variable {ENV_PREFIX}{'__'.join(p.upper() for p in loc)}"
+            if key in env_keys
+            else (f"{source} (profile {profile!r})" if profile != "default" else source)
+        )
+        if error["type"] == "extra_forbidden":
+            fix = f"remove or correct {key!r} in {origin}; check the spelling against the shipped mlops.yaml"
+        else:
+            fix = f"set {key} in {origin}"
+        lines.append(f"{key}: found {found_text}; expected {expected} ({error['msg']}). Fix: {fix}.")
+    first = lines[0]
+    more = "".join(f"\n  also: {line}" for line in lines[1:])
+    return ConfigError(f"invalid configuration: {first}{more}")

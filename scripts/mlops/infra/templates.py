@@ -1,0 +1,267 @@
+"""The account templates in infra/templates/ and the stack parameters derived from mlops.yaml. Pure.
+
+One stack per account: `mlops-automation` from automation.yaml, `mlops-staging` and `mlops-prod` from the one
+parameterised target.yaml. Parameters come from three places, highest first: `--parameter KEY=VALUE` on the
+command line, mlops.yaml (names the code relies on, so they can never drift from the config), and, on an
+update, the stack's previous value (so a value given once, such as the Azure DevOps organization id, sticks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import yaml
+
+from mlops.core.config import Config
+from mlops.core.errors import InfraError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TEMPLATES_DIR = REPO_ROOT / "infra" / "templates"
+AccountName = Literal["automation", "staging", "prod"]
+ACCOUNTS: tuple[AccountName, ...] = ("automation", "staging", "prod")
+# CloudFormation refuses an inline TemplateBody above this size (a larger one must go through S3). The
+# commented YAML of automation.yaml is above it, so the body sent is the template as compact JSON.
+TEMPLATE_BODY_LIMIT = 51_200
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    account: AccountName
+    account_id: str
+    stack_name: str
+    template_path: Path
+    parameters: dict[str, str]  # from mlops.yaml and --parameter; the rest keep previous values or defaults
+
+
+def template_path(account: AccountName) -> Path:
+    return TEMPLATES_DIR / ("automation.yaml" if account == "automation" else "target.yaml")
+
+
+def stack_name(account: AccountName) -> str:
+    return f"mlops-{account}"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation YAML: short-form intrinsics (!Ref, !Sub, ...) become their long form."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = tag_suffix if tag_suffix in ("Ref", "Condition") else f"Fn::{tag_suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InfraError(
+            f"cannot read template {path}: {exc}", hint="run from a checkout of the repository (infra/templates/)"
+        ) from exc
+    try:
+        document = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise InfraError(f"{path} is not valid YAML: {exc}", hint="run `mlops infra lint` to see the problem") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
+        raise InfraError(f"{path} has no Resources mapping: expected a CloudFormation template")
+    return document
+
+
+def template_body(path: Path) -> str:
+    """What is sent to CloudFormation: the template as compact JSON (same document, no comments or indent)."""
+    body = json.dumps(load_template(path), separators=(",", ":"), ensure_ascii=False)
+    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+        raise InfraError(
+            f"{path.name} is {len(body.encode())} bytes as compact JSON: CloudFormation takes at most "
+            f"{TEMPLATE_BODY_LIMIT} bytes inline",
+            hint="split the template, or shorten its descriptions",
+        )
+    return body
+
+
+def organization_name(organization_url: str) -> str:
+    """'https://dev.azure.com/contoso' -> 'contoso'; 'https://contoso.visualstudio.com' -> 'contoso'."""
+    parsed = urlparse(organization_url.rstrip("/"))
+    host = parsed.hostname or ""
+    path = parsed.path.strip("/")
+    if host.endswith(".visualstudio.com"):
+        return host.split(".", 1)[0]
+    if path:
+        return path.split("/")[0]
+    raise InfraError(
+        f"azure_devops.organization_url is {organization_url!r}: expected 'https://dev.azure.com/<organization>'",
+        hint="set azure_devops.organization_url in mlops.yaml",
+    )
+
+
+def config_parameters(config: Config, account: AccountName) -> dict[str, str]:
+    """The template parameters mlops.yaml decides: the names the build, deploy and bridge code use."""
+    build = config.build
+    accounts = config.accounts
+    ado = config.azure_devops
+    common = {
+        "ProjectName": config.project.name,
+        "ModelPackageGroupName": build.model_package_group,
+        "ArtifactBucketName": build.artifact_bucket,
+        "AzureDevOpsOrganizationName": organization_name(ado.organization_url),
+        "AzureDevOpsProject": ado.project,
+    }
+    if account == "automation":
+        parameters = {
+            **common,
+            "PipelineName": build.pipeline_name,
+            "PipelineExecutionRoleName": build.execution_role_name,
+            "DeployRoleName": accounts.automation.deploy_role_name,
+            "StagingAccountId": accounts.staging.id,
+            "StagingDeployRoleName": accounts.staging.deploy_role_name,
+            "ProdAccountId": accounts.prod.id,
+            "ProdDeployRoleName": accounts.prod.deploy_role_name,
+            "AdoOrgUrl": ado.organization_url.rstrip("/"),
+            "AdoDeployPipelineId": str(ado.pipelines.deploy),
+            "RecordParameterPrefix": config.deploy.record_parameter_prefix,
+        }
+        # The key is created here; an alias in mlops.yaml names it (null, as in the twin, keeps the default).
+        if build.kms_key_id and build.kms_key_id.startswith("alias/"):
+            parameters["ArtifactKeyAlias"] = build.kms_key_id
+        return parameters
+    stage = config.deploy.stage(account)
+    return {
+        **common,
+        "Stage": account,
+        "AutomationAccountId": accounts.automation.id,
+        "AutomationDeployRoleName": accounts.automation.deploy_role_name,
+        # the role model_deploy assumes there: deploy.<stage>.role_name, else the account's deploy role
+        "DeployRoleName": stage.role_name or getattr(accounts, account).deploy_role_name,
+        "EndpointRoleName": stage.execution_role_name,
+        "RecordParameterPrefix": config.deploy.record_parameter_prefix,
+    }
+
+
+def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InfraError(
+                f"--parameter {pair!r}: expected KEY=VALUE, e.g. --parameter AzureDevOpsOrganizationId=<guid>"
+            )
+        overrides[key.strip()] = value
+    return overrides
+
+
+def stack_spec(config: Config, account: AccountName, overrides: Mapping[str, str] | None = None) -> StackSpec:
+    path = template_path(account)
+    declared = load_template(path).get("Parameters") or {}
+    parameters = config_parameters(config, account)
+    for key, value in (overrides or {}).items():
+        if key not in declared:
+            raise InfraError(
+                f"--parameter {key}: {path.name} has no such parameter; expected one of {', '.join(sorted(declared))}",
+                hint="check the spelling against the template's Parameters section",
+            )
+        parameters[key] = value
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:  # a template and this module out of step: a bug here, not a user error
+        raise InfraError(f"{path.name} lacks parameter(s) {', '.join(unknown)} that mlops.yaml fills in")
+    account_id: str = getattr(config.accounts, account).id
+    return StackSpec(account, account_id, stack_name(account), path, parameters)
+
+
+def parameter_list(
+    spec: StackSpec, declared: Mapping[str, Any], previous: frozenset[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """CloudFormation's Parameters list, and the required parameters nobody supplied.
+
+    A parameter not given here keeps the stack's previous value (UsePreviousValue) or the template default.
+    """
+    entries: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for key in sorted(declared):
+        if key in spec.parameters:
+            entries.append({"ParameterKey": key, "ParameterValue": spec.parameters[key]})
+        elif key in previous:
+            entries.append({"ParameterKey": key, "UsePreviousValue": True})
+        elif "Default" not in (declared[key] or {}):
+            missing.append(key)
+    return entries, missing
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str
+    logical_id: str
+    resource_type: str
+    replacement: str
+
+    def describe(self) -> str:
+        replace = {"True": "  (REPLACES the resource)", "Conditional": "  (may replace the resource)"}
+        return f"  {self.action:<8}{self.logical_id:<34}{self.resource_type}{replace.get(self.replacement, '')}"
+
+
+def changes_of(described: Mapping[str, Any]) -> list[Change]:
+    found = []
+    for entry in described.get("Changes", []):
+        change = entry.get("ResourceChange") or {}
+        found.append(
+            Change(
+                action=str(change.get("Action", "?")),
+                logical_id=str(change.get("LogicalResourceId", "?")),
+                resource_type=str(change.get("ResourceType", "?")),
+                replacement=str(change.get("Replacement", "")),
+            )
+        )
+    return found
+
+
+def active_resources(template: Mapping[str, Any], parameters: Mapping[str, str]) -> dict[str, str]:
+    """Logical id -> type of the resources the stack holds for these parameters (conditions evaluated).
+
+    Understands the condition forms the templates use (Equals/Not/And/Or over Ref and literals).
+    """
+    declared = template.get("Parameters") or {}
+    values = {k: str((v or {}).get("Default", "")) for k, v in declared.items()} | dict(parameters)
+    conditions = template.get("Conditions") or {}
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and "Ref" in node:
+            return values.get(node["Ref"], "")
+        return node
+
+    def holds(node: Any) -> bool:
+        if isinstance(node, dict) and len(node) == 1:
+            ((name, args),) = node.items()
+            if name == "Fn::Equals":
+                return str(value(args[0])) == str(value(args[1]))
+            if name == "Fn::Not":
+                return not holds(args[0])
+            if name == "Fn::And":
+                return all(holds(a) for a in args)
+            if name == "Fn::Or":
+                return any(holds(a) for a in args)
+            if name == "Condition":
+                return holds(conditions[args])
+        raise InfraError(
+            f"unsupported condition form {node!r}: extend active_resources() in scripts/mlops/infra/templates.py"
+        )
+
+    return {
+        logical_id: resource["Type"]
+        for logical_id, resource in template["Resources"].items()
+        if "Condition" not in resource or holds(conditions[resource["Condition"]])
+    }

@@ -1,0 +1,305 @@
+"""`mlops demo`: the whole cross-cloud flow on this machine, driven by the real pipeline files.
+
+    twin up -> model-build.yml (local runner) -> approve the package -> registry event -> bridge
+    Lambda handler -> fake Azure DevOps (Runs API) -> model-deploy.yml (local runner): verify,
+    staging deploy and tests, prod approval, prod deploy, smoke tests -> report
+
+Every arrow is the real thing: the bridge is `mlops_bridge.handler.handler` reading the event from the
+approval rule's queue (the Lambda's trigger in AWS), the Runs API call is the azure-devops SDK over
+HTTP, and the runner executes our YAML, whose steps call `mlops`. The twin is left running at the end
+so its endpoints can be invoked (`eval "$(mlops local env --account prod)"`); `mlops local down` stops it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from mlops.core.config import Config
+from mlops.core.errors import MlopsError
+from mlops.local.fake_ado import FakeAzureDevOps
+from mlops.local.twin import TwinState, automation_session, down, environment, up
+from mlops.pipelines.results import ApprovalRequest, RunEvent
+
+DEPLOY_PIPELINE = "azure-pipelines/model-deploy.yml"
+BUILD_PIPELINE = "azure-pipelines/model-build.yml"
+ORGANIZATION = "local-org"
+PROD_ENVIRONMENT = "mlops-prod"
+
+
+class DemoError(MlopsError):
+    """A stage of the demo flow failed; the message names it and why."""
+
+
+@dataclass
+class Stage:
+    name: str
+    status: str
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class FlowReport:
+    stages: list[Stage] = field(default_factory=list)
+    model_package_arn: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    endpoints: list[dict[str, str]] = field(default_factory=list)
+    total_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stages": [{"name": s.name, "status": s.status, "seconds": round(s.seconds, 3)} for s in self.stages],
+            "model_package_arn": self.model_package_arn,
+            "metrics": self.metrics,
+            "endpoints": self.endpoints,
+            "total_seconds": round(self.total_seconds, 3),
+        }
+
+
+class Flow:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        repo_root: Path,
+        twin_directory: Path,
+        approve_prod: Callable[[str], bool],
+        progress: Callable[[str], None],
+    ) -> None:
+        self.config = config
+        self.repo_root = repo_root
+        self.twin_directory = twin_directory
+        self.approve_prod = approve_prod
+        self.progress = progress
+        self.report = FlowReport()
+        self._runs: queue.Queue[Any] = queue.Queue()
+        self._state: TwinState | None = None
+        self._automation: boto3.Session | None = None
+        self._fake: FakeAzureDevOps | None = None
+
+    def _stage(self, name: str, action: Callable[[], str]) -> None:
+        self.progress(f"==> {name}")
+        started = time.perf_counter()
+        try:
+            detail = action()
+        except BaseException as exc:
+            self.report.stages.append(Stage(name, "Failed", time.perf_counter() - started, str(exc).splitlines()[0]))
+            raise
+        seconds = time.perf_counter() - started
+        self.report.stages.append(Stage(name, "Succeeded", seconds, detail))
+        self.progress(f"    {name}: succeeded in {seconds:.1f}s{(' - ' + detail) if detail else ''}")
+
+    # ------------------------------------------------------------------------------------ run
+
+    def run(self) -> FlowReport:
+        started = time.perf_counter()
+        try:
+            self._stage("Twin up", self._twin_up)
+            self._stage("Build pipeline (model-build.yml)", self._build)
+            self._stage("Approve the model package", self._approve)
+            self._stage("Registry event -> bridge -> Azure DevOps run", self._bridge)
+            self._stage("Deploy pipeline (model-deploy.yml)", self._deploy)
+            self._collect_endpoints()
+        finally:
+            self.report.total_seconds = time.perf_counter() - started
+            if self._fake is not None:
+                self._fake.stop()
+        return self.report
+
+    def _twin_up(self) -> str:
+        down(self.twin_directory)  # a fresh twin: the demo shows the first run, not a cached one
+        state, _ = up(self.config, self.twin_directory, time_scale=0.001, progress=self.progress)
+        self._state = state
+        self._automation = automation_session(state.url, self.config.region)
+        os.environ.update(environment(state, "automation"))
+        os.environ["MLOPS_TWIN_DIR"] = str(self.twin_directory)
+        os.environ["MLOPS_PROFILE"] = "local"
+        return state.url
+
+    @property
+    def state(self) -> TwinState:
+        if self._state is None:
+            raise DemoError("the twin is not up yet", hint="the flow starts it in its first stage")
+        return self._state
+
+    @property
+    def automation(self) -> boto3.Session:
+        if self._automation is None:
+            raise DemoError("the twin is not up yet", hint="the flow starts it in its first stage")
+        return self._automation
+
+    def _runner_kwargs(self) -> dict[str, Any]:
+        from mlops.local.pipeline_credentials import TwinServiceConnections
+
+        bin_dir = str(Path(sys.executable).parent)
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        return {
+            "sources_dir": self.repo_root,
+            "service_connections": TwinServiceConnections(self.twin_directory),
+            "env": env,
+            "progress": self._runner_progress,
+        }
+
+    def _runner_progress(self, event: RunEvent) -> None:
+        kind = event.kind
+        text = event.text
+        if kind in ("stage_started", "stage_finished", "step_finished", "approval", "issue"):
+            indent = "      " if kind.startswith("step") else "    "
+            self.progress(f"{indent}{text}")
+
+    def _build(self) -> str:
+        from mlops.pipelines.runner import run_pipeline
+
+        result = run_pipeline(
+            self.repo_root / BUILD_PIPELINE,
+            {"runChecks": "false", "waitTimeoutSeconds": "600"},
+            variables={
+                "Build.SourceBranch": "refs/heads/main",
+                "Build.SourceBranchName": "main",
+                "Build.Reason": "Manual",
+            },
+            **self._runner_kwargs(),
+        )
+        if result.status.lower() not in ("succeeded", "succeededwithissues"):
+            raise DemoError(f"model-build.yml ended {result.status}", hint="see the step output above")
+        sm = self.automation.client("sagemaker")
+        packages = sm.list_model_packages(
+            ModelPackageGroupName=self.config.build.model_package_group, SortBy="CreationTime", SortOrder="Descending"
+        )["ModelPackageSummaryList"]
+        if not packages:
+            raise DemoError("the build registered no model package", hint="see the pipeline execution's steps above")
+        self.report.model_package_arn = packages[0]["ModelPackageArn"]
+        self.report.metrics = self._metrics(sm, self.report.model_package_arn)
+        return f"{self.report.model_package_arn} " + " ".join(f"{k}={v:.4f}" for k, v in self.report.metrics.items())
+
+    def _metrics(self, sm: Any, arn: str) -> dict[str, float]:
+        package = sm.describe_model_package(ModelPackageName=arn)
+        uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        s3 = self.automation.client("s3")
+        report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["binary_classification_metrics"]
+        return {k: float(report[k]["value"]) for k in ("auc", "f1", "precision", "recall", "accuracy")}
+
+    def _approve(self) -> str:
+        from mlops.registry import set_status
+
+        sm = self.automation.client("sagemaker")
+        arn = self.report.model_package_arn
+        package = dict(sm.describe_model_package(ModelPackageName=str(arn)))
+        set_status(sm, package, "Approved", "approved by `mlops demo`")
+        return "Approved"
+
+    def _bridge(self) -> str:
+        session = self.automation
+        token = "twin-pat-" + os.urandom(8).hex()
+        secret_arn = session.client("secretsmanager").create_secret(
+            Name="mlops/azure-devops-auth", SecretString=json.dumps({"type": "pat", "token": token})
+        )["ARN"]
+        table = "mlops-bridge-idempotency"
+        session.client("dynamodb").create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        deploy_id = self.config.azure_devops.pipelines.deploy
+        fake = self._fake = FakeAzureDevOps(ORGANIZATION, pat=token, on_trigger=self._runs.put).start()
+        os.environ.update(
+            {
+                "ADO_ORG_URL": fake.org_url,
+                "ADO_PROJECT": self.config.azure_devops.project,
+                "ADO_PIPELINE_ID": str(deploy_id),
+                "ADO_AUTH_SECRET_ARN": secret_arn,
+                "IDEMPOTENCY_TABLE": table,
+                "MODEL_PACKAGE_GROUPS": self.config.build.model_package_group,
+                "AZURE_DEVOPS_CACHE_DIR": str(self.twin_directory / "azure-devops-cache"),
+            }
+        )
+        sqs = session.client("sqs")
+        messages = sqs.receive_message(
+            QueueUrl=self.state.approval_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        if not messages:
+            raise DemoError(
+                "the approval produced no event on the approval rule's queue",
+                hint="check the rule mlops-model-package-approved in the twin (mlops local env; aws events ...)",
+            )
+        for message in messages:
+            invocation = subprocess.run(
+                [sys.executable, "-m", "mlops.local.lambda_invoke"],
+                input=message["Body"],
+                capture_output=True,
+                text=True,
+                env=os.environ.copy(),
+                timeout=120,
+                check=False,
+            )
+            if invocation.returncode != 0:
+                raise DemoError(
+                    f"the bridge Lambda failed on the approval event: {invocation.stderr.strip().splitlines()[-1:]}",
+                    hint="the event stays on the queue; `mlops bridge replay` re-drives failed events",
+                )
+            self.progress(f"    bridge: {invocation.stdout.strip().splitlines()[-1]}")
+            sqs.delete_message(QueueUrl=self.state.approval_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        runs = fake.runs
+        if len(runs) != 1:
+            raise DemoError(f"expected exactly one Azure DevOps run, found {len(runs)}")
+        return f"run {runs[0].id} of pipeline {deploy_id} with {json.dumps(runs[0].template_parameters)}"
+
+    def _deploy(self) -> str:
+        from mlops.pipelines.runner import run_pipeline
+
+        run = self._runs.get(timeout=5)  # put there by the fake Azure DevOps when the bridge started the run
+        parameters = dict(run.template_parameters)
+        result = run_pipeline(
+            self.repo_root / DEPLOY_PIPELINE,
+            parameters,
+            approve=self._approval,
+            **self._runner_kwargs(),
+        )
+        status = result.status
+        if self._fake is not None:  # report the outcome back on the run, as Azure DevOps shows it
+            self._fake.set_run_state(run.id, "completed", "succeeded" if status.lower() == "succeeded" else "failed")
+        if status.lower() != "succeeded":
+            raise DemoError(f"model-deploy.yml ended {status}", hint="see the stage output above")
+        return status
+
+    def _approval(self, request: ApprovalRequest) -> bool:
+        # In Azure DevOps only the prod environment carries an approval check (docs/setup.md).
+        if request.environment != PROD_ENVIRONMENT:
+            return True
+        return self.approve_prod(request.environment)
+
+    def _collect_endpoints(self) -> None:
+        for stage_name in ("staging", "prod"):
+            settings = self.config.deploy.stage(stage_name)
+            account = getattr(self.config.accounts, settings.account).id
+            env = environment(self.state, stage_name)
+            client = boto3.client(
+                "sagemaker",
+                endpoint_url=self.state.url,
+                region_name=self.config.region,
+                aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=env.get("AWS_SESSION_TOKEN"),
+            )
+            for endpoint in client.list_endpoints()["Endpoints"]:
+                self.report.endpoints.append(
+                    {
+                        "stage": stage_name,
+                        "account": account,
+                        "name": endpoint["EndpointName"],
+                        "status": endpoint["EndpointStatus"],
+                    }
+                )

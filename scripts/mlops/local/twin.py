@@ -1,0 +1,193 @@
+"""Start, stop and describe the twin's background server; the environment that points at it.
+
+The server runs as one background process (`python -m mlops.local.server`) whose state lives under
+one directory (default `.mlops/twin` beside mlops.yaml; `MLOPS_TWIN_DIR` overrides). `down` stops it
+and removes the directory. Scripts reach the twin only through `AWS_ENDPOINT_URL` and credentials,
+exactly as they would reach AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import boto3
+
+from mlops.core.config import Config
+from mlops.local.bootstrap import bootstrap
+from mlops.local.errors import TwinError
+from mlops.local.server import TWIN_ACCESS_KEY
+
+STATE_FILE = "twin.json"
+TWIN_SECRET = "twin"  # noqa: S105 - the twin accepts any secret; this one is public by design
+
+
+@dataclass(frozen=True)
+class TwinState:
+    url: str
+    pid: int
+    region: str
+    accounts: dict[str, str]
+    approval_queue_url: str
+    bridge_dlq_url: str
+    started: float
+
+
+def twin_dir(config_file: Path | None) -> Path:
+    override = os.environ.get("MLOPS_TWIN_DIR")
+    if override:
+        return Path(override)
+    base = config_file.parent if config_file else Path.cwd()
+    return base / ".mlops" / "twin"
+
+
+def read_state(directory: Path) -> TwinState | None:
+    path = directory / STATE_FILE
+    if not path.exists():
+        return None
+    return TwinState(**json.loads(path.read_text()))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_twin/health", timeout=timeout) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def running(directory: Path) -> TwinState | None:
+    state = read_state(directory)
+    if state is None or not _alive(state.pid) or not healthy(state.url):
+        return None
+    return state
+
+
+def automation_session(url: str, region: str) -> boto3.Session:
+    _point_at(url)
+    return boto3.Session(aws_access_key_id=TWIN_ACCESS_KEY, aws_secret_access_key=TWIN_SECRET, region_name=region)
+
+
+def _point_at(url: str) -> None:
+    os.environ["AWS_ENDPOINT_URL"] = url
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = url
+
+
+def up(
+    config: Config,
+    directory: Path,
+    *,
+    time_scale: float = 0.01,
+    timeout: float = 30.0,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> tuple[TwinState, bool]:
+    """Start the twin (or find it running). Returns the state and whether it was started now."""
+    if not config.is_local:
+        raise TwinError(
+            f"the twin runs the 'local' profile, not {config.profile!r}",
+            hint="run `mlops --profile local local up` (or set MLOPS_PROFILE=local)",
+        )
+    existing = running(directory)
+    if existing is not None:
+        return existing, False
+    if directory.exists():
+        shutil.rmtree(directory)  # a stale directory from a crashed twin
+    directory.mkdir(parents=True)
+    accounts = {
+        "automation": config.accounts.automation.id,
+        "staging": config.accounts.staging.id,
+        "prod": config.accounts.prod.id,
+    }
+    command = [
+        sys.executable, "-m", "mlops.local.server",
+        "--state-dir", str(directory), "--region", config.region,
+        "--accounts", json.dumps(accounts), "--time-scale", str(time_scale),
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    with (directory / "server.log").open("ab") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=directory
+        )
+    ready = directory / "server.json"
+    deadline = time.monotonic() + timeout
+    while not ready.exists() or not healthy(json.loads(ready.read_text())["url"], timeout=0.5):
+        if process.poll() is not None:
+            tail = (directory / "server.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise TwinError(f"the twin server exited with {process.returncode}: {' | '.join(tail)}")
+        if time.monotonic() > deadline:
+            process.terminate()
+            raise TwinError(f"the twin server did not answer within {timeout:.0f}s", hint=f"see {directory}/server.log")
+        time.sleep(0.1)
+    url = json.loads(ready.read_text())["url"]
+    progress(f"twin server on {url} (pid {process.pid}); bootstrapping the three accounts")
+    made = bootstrap(config, automation_session(url, config.region))
+    state = TwinState(
+        url=url,
+        pid=process.pid,
+        region=config.region,
+        accounts=accounts,
+        approval_queue_url=made.approval_queue_url,
+        bridge_dlq_url=made.bridge_dlq_url,
+        started=time.time(),
+    )
+    (directory / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
+    return state, True
+
+
+def down(directory: Path, timeout: float = 10.0) -> bool:
+    """Stop the twin and remove its directory. Returns whether a server was running."""
+    state = read_state(directory)
+    was_running = state is not None and _alive(state.pid)
+    if state is not None and was_running:
+        os.killpg(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(state.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(state.pid):
+            os.killpg(state.pid, signal.SIGKILL)
+    if directory.exists():
+        shutil.rmtree(directory)
+    return was_running
+
+
+def environment(state: TwinState, account: str) -> dict[str, str]:
+    """The variables that make the AWS CLI, boto3 or a notebook talk to the twin as `account`."""
+    if account not in state.accounts:
+        raise TwinError(f"unknown account {account!r}; expected one of {sorted(state.accounts)}")
+    env = {
+        "AWS_ENDPOINT_URL": state.url,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": state.url,
+        "AWS_DEFAULT_REGION": state.region,
+        "AWS_REGION": state.region,
+        "MLOPS_PROFILE": "local",
+    }
+    if account == "automation":
+        return {**env, "AWS_ACCESS_KEY_ID": TWIN_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": TWIN_SECRET}
+    role = f"arn:aws:iam::{state.accounts[account]}:role/mlops-deploy"
+    sts = automation_session(state.url, state.region).client("sts", endpoint_url=state.url)
+    credentials = sts.assume_role(RoleArn=role, RoleSessionName=f"mlops-local-{account}")["Credentials"]
+    return {
+        **env,
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }
