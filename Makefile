@@ -28,9 +28,12 @@ install: $(STAMP)
 demo: install
 	$(BIN)/mlops demo
 
-# Fast gates first (seconds), then the suite with coverage (Cobertura XML and JUnit for Azure DevOps).
+# Fast gates first (seconds), then the suite with coverage (Cobertura XML and JUnit for Azure DevOps),
+# on every core: pytest-xdist workers are separate processes (own moto state, temp dirs, ports, render
+# cache); --dist loadfile keeps a module's tests, and its shared twin, on one worker.
+TEST_WORKERS ?= auto
 test: check
-	$(BIN)/python -m pytest $(addprefix --cov=,$(PACKAGES)) --cov-report=term:skip-covered \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(addprefix --cov=,$(PACKAGES)) --cov-report=term:skip-covered \
 		--cov-report=xml:coverage.xml --cov-fail-under=$(COVERAGE_FLOOR) --junitxml=test-results.xml
 
 check: install

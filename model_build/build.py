@@ -19,7 +19,7 @@ import botocore.exceptions
 from mlops.core.aws import error_code, error_message
 from mlops.core.config import Config
 from mlops.core.errors import AwsError, BuildError, PipelineExecutionFailed
-from model_build import data
+from model_build import data, render_cache
 from model_build.layout import MAIN_BRANCHES, BucketLayout, pipeline_name, sha256_of_files
 from model_build.plan import TERMINAL_STATUSES, UpsertPlan, first_failed_step, plan_upsert
 
@@ -59,10 +59,11 @@ class RenderedBuild:
         return hashlib.sha256(self.definition.encode()).hexdigest()
 
 
-def render(config: Config, branch: str) -> RenderedBuild:
-    """Render the definition and the content-addressed objects it refers to. No AWS call."""
-    from model_build import pipeline  # the only module that imports the SageMaker SDK
+def render(config: Config, branch: str, *, cache: bool = True) -> RenderedBuild:
+    """Render the definition and the content-addressed objects it refers to. No AWS call.
 
+    The definition comes from the render cache when its inputs are unchanged (`render_cache`).
+    """
     layout = BucketLayout(config.build.artifact_bucket, config.project.name)
     uploads: list[Upload] = []
     code_uris: dict[str, str] = {}
@@ -78,12 +79,29 @@ def render(config: Config, branch: str) -> RenderedBuild:
     uploads.append(Upload(data_key, dataset))
     input_uri = layout.uri(layout.data_key(data_sha, ""))
     name = pipeline_name(config.build.pipeline_name, branch)
-    definition = pipeline.render_definition(
-        config,
-        pipeline_name=name,
-        code_uris=code_uris,
-        input_data_uri=input_uri,
-        output_prefix_uri=layout.uri(layout.branch_prefix(branch)).rstrip("/"),
+    output_prefix_uri = layout.uri(layout.branch_prefix(branch)).rstrip("/")
+    arguments = {
+        "pipeline_name": name,
+        "code_uris": code_uris,
+        "input_data_uri": input_uri,
+        "output_prefix_uri": output_prefix_uri,
+    }
+
+    def render_with_sdk() -> str:
+        from model_build import pipeline  # the only module that imports the SageMaker SDK
+
+        return pipeline.render_definition(
+            config,
+            pipeline_name=name,
+            code_uris=code_uris,
+            input_data_uri=input_uri,
+            output_prefix_uri=output_prefix_uri,
+        )
+
+    definition, _ = render_cache.cached_render(
+        render_cache.render_key(config.model_dump(mode="json"), arguments),
+        render_with_sdk,
+        render_cache.cache_dir() if cache else None,
     )
     return RenderedBuild(
         pipeline_name=name,

@@ -7,9 +7,12 @@ themselves listen on 127.0.0.1 and stay reachable.
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,8 +35,12 @@ os.environ.update(
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "SAGEMAKER_VALIDATE_ROLE": "false",
         "MPLBACKEND": "Agg",
+        # The definition render cache of this test process (and of the `mlops` processes it starts):
+        # never the developer's, never shared between pytest-xdist workers.
+        "MLOPS_CACHE_DIR": tempfile.mkdtemp(prefix="mlops-test-cache-"),
     }
 )
+atexit.register(shutil.rmtree, os.environ["MLOPS_CACHE_DIR"], True)
 
 
 class NetworkBlocked(RuntimeError):
@@ -91,7 +98,7 @@ def repo_root() -> Path:
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
-        if name.startswith("MLOPS"):
+        if name.startswith("MLOPS") and name != "MLOPS_CACHE_DIR":
             monkeypatch.delenv(name)
     yield
 
@@ -121,3 +128,16 @@ def twin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_environ: N
         yield directory
     finally:
         down(directory)
+
+
+# The modules that run the twin end to end take most of the suite's time: start them first, so that
+# pytest-xdist's workers (which take whole files, in collection order) finish together.
+_LONGEST_FIRST = ("tests/e2e/", "tests/local/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def weight(item: pytest.Item) -> int:
+        path = Path(str(item.path)).relative_to(REPO_ROOT).as_posix()
+        return next((i for i, prefix in enumerate(_LONGEST_FIRST) if path.startswith(prefix)), len(_LONGEST_FIRST))
+
+    items.sort(key=weight)  # stable: the order within a module, and between the rest, is kept

@@ -155,15 +155,18 @@ def test_arguments_are_valid_api_requests(
 
 
 def test_definition_is_byte_identical_across_processes(tmp_path: Path) -> None:
-    outputs = []
-    env = {**os.environ, "MLOPS_PROFILE": "local"}
-    for n in range(2):
-        out = tmp_path / f"definition-{n}.json"
-        subprocess.run(
-            [sys.executable, "-m", "mlops.cli", "build", "definition", "--branch", "main", "--out", str(out)],
-            cwd=REPO_ROOT, env=env, check=True, capture_output=True,
-        )  # fmt: skip
-        outputs.append(out.read_bytes())
+    # Two fresh processes render for real (no render cache), side by side: what the cache relies on.
+    env = {**os.environ, "MLOPS_PROFILE": "local", "MLOPS_RENDER_CACHE": "0"}
+    outs = [tmp_path / f"definition-{n}.json" for n in range(2)]
+    command = [sys.executable, "-m", "mlops.cli", "build", "definition", "--branch", "main", "--out"]
+    processes = [
+        subprocess.Popen([*command, str(out)], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for out in outs
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err.decode()
+    outputs = [out.read_bytes() for out in outs]
     assert outputs[0] == outputs[1]
     assert json.loads(outputs[0])["Version"] == "2020-12-01"
 

@@ -16,7 +16,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def local(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, restore_environ: None) -> Iterator[None]:
+    # Hermetic: a twin a developer left running beside mlops.yaml must not answer these commands.
+    monkeypatch.setenv("MLOPS_TWIN_DIR", str(tmp_path / "no-twin"))
     monkeypatch.setenv("MLOPS_CONFIG", str(REPO_ROOT / "mlops.yaml"))
     monkeypatch.setenv("MLOPS_PROFILE", "local")
     monkeypatch.setenv("BUILD_SOURCEVERSION", "0123456789abcdef0123456789abcdef01234567")

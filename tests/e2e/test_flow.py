@@ -1,54 +1,92 @@
 """The whole flow end to end through the YAML files on the twin: what `make demo` runs.
 
 build (model-build.yml) -> approve -> registry event -> bridge -> fake Azure DevOps -> model-deploy.yml
-(verify, staging deploy and tests, prod approval, prod deploy, smoke tests). Each test starts its own
-twin in a temporary directory and stops it afterwards.
+(verify, staging deploy and tests, prod approval, prod deploy, smoke tests).
+
+Built once, deployed three ways: the module's twin runs `mlops demo` once (version 1 reaches prod).
+Each failure scenario then builds a new version through the same SageMaker pipeline (its steps hit
+the step cache, so only Register runs again), approves it, and runs model-deploy.yml for it: a
+rejected prod approval and a failing staging suite must leave prod serving version 1, untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
 from mlops.cli import main
-from mlops.core.config import load_config
-from mlops.local.flow import DemoError, Flow
-from mlops.local.twin import environment, running
+from mlops.core.config import Config, load_config
+from mlops.local.pipeline_credentials import TwinServiceConnections
+from mlops.local.twin import down, environment, running
+from mlops.pipelines.results import ApprovalRequest
+from mlops.pipelines.runner import run_pipeline
 from model_build import data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+GROUP = "breast-cancer"
 pytestmark = pytest.mark.slow
 
 
-def _endpoints(directory: Path, account: str) -> list[str]:
-    state = running(directory)
-    assert state is not None
-    env = environment(state, account)
-    client = boto3.client(
-        "sagemaker",
-        endpoint_url=state.url,
-        region_name=state.region,
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=env.get("AWS_SESSION_TOKEN"),
-    )
-    return [e["EndpointName"] for e in client.list_endpoints()["Endpoints"]]
+@dataclass
+class Demo:
+    directory: Path
+    config: Config
+    exit_code: int
+    report: dict[str, Any]
+    stderr: str
+
+    def client(self, service: str, account: str) -> Any:
+        state = running(self.directory)
+        assert state is not None, "the demo leaves the twin running"
+        env = environment(state, account)
+        return boto3.client(
+            service,
+            endpoint_url=state.url,
+            region_name=state.region,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=env.get("AWS_SESSION_TOKEN"),
+        )
+
+    def endpoints(self, account: str) -> list[str]:
+        return [e["EndpointName"] for e in self.client("sagemaker", account).list_endpoints()["Endpoints"]]
+
+    def live_config(self, account: str, endpoint: str) -> str:
+        return str(self.client("sagemaker", account).describe_endpoint(EndpointName=endpoint)["EndpointConfigName"])
 
 
-def _flow(directory: Path, approve_prod: object) -> Flow:
-    config = load_config(REPO_ROOT / "mlops.yaml", profile="local")
-    return Flow(config, repo_root=REPO_ROOT, twin_directory=directory, approve_prod=approve_prod, progress=print)  # type: ignore[arg-type]
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """`mlops demo` once, in a twin of this module's own; the environment is restored afterwards."""
+    before = dict(os.environ)
+    directory = tmp_path_factory.mktemp("e2e") / "twin"
+    report_file = directory.parent / "report.json"
+    os.environ.update({"MLOPS_TWIN_DIR": str(directory), "MLOPS_CONFIG": str(REPO_ROOT / "mlops.yaml")})
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            code = main(["demo", "--auto-approve", "--report", str(report_file)])
+        report = json.loads(report_file.read_text()) if report_file.exists() else {}
+        yield Demo(directory, load_config(REPO_ROOT / "mlops.yaml", profile="local"), code, report, stderr.getvalue())
+    finally:
+        down(directory)
+        os.environ.clear()
+        os.environ.update(before)
 
 
-def test_demo_runs_the_whole_flow_through_the_pipeline_files(
-    twin_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    report_file = tmp_path / "report.json"
-    assert main(["demo", "--auto-approve", "--report", str(report_file)]) == 0
-    report = json.loads(report_file.read_text())
+def test_demo_runs_the_whole_flow_through_the_pipeline_files(demo: Demo) -> None:
+    assert demo.exit_code == 0, demo.stderr[-3000:]
+    report = demo.report
     assert [(s["name"], s["status"]) for s in report["stages"]] == [
         ("Twin up", "Succeeded"),
         ("Build pipeline (model-build.yml)", "Succeeded"),
@@ -56,61 +94,93 @@ def test_demo_runs_the_whole_flow_through_the_pipeline_files(
         ("Registry event -> bridge -> Azure DevOps run", "Succeeded"),
         ("Deploy pipeline (model-deploy.yml)", "Succeeded"),
     ]
-    assert report["model_package_arn"] == "arn:aws:sagemaker:us-east-1:000000000001:model-package/breast-cancer/1"
+    assert report["model_package_arn"] == f"arn:aws:sagemaker:us-east-1:000000000001:model-package/{GROUP}/1"
     assert report["metrics"]["auc"] > 0.95
     assert sorted((e["stage"], e["account"], e["status"]) for e in report["endpoints"]) == [
         ("prod", "000000000003", "InService"),
         ("staging", "000000000002", "InService"),
     ]
     assert report["total_seconds"] >= sum(s["seconds"] for s in report["stages"]) - 0.01
-    err = capsys.readouterr().err
-    assert "approval for environment mlops-prod: approved automatically" in err
+    assert "approval for environment mlops-prod: approved automatically" in demo.stderr
 
     # Prod serves the approved model: real probabilities for a raw row of the data set.
-    state = running(twin_dir)
-    assert state is not None
-    env = environment(state, "prod")
-    runtime = boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=state.url,
-        region_name=state.region,
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=env["AWS_SESSION_TOKEN"],
-    )
     first = data.dataset_csv_bytes().decode().splitlines()[1].rsplit(",", 1)
     row, label = first[0], int(first[1])
     answer = json.loads(
-        runtime.invoke_endpoint(EndpointName="breast-cancer", ContentType="text/csv", Body=row)["Body"].read()
+        demo.client("sagemaker-runtime", "prod")
+        .invoke_endpoint(EndpointName="breast-cancer", ContentType="text/csv", Body=row)["Body"]
+        .read()
     )
     assert label == 1 and answer["predictions"][0]["label"] == 1  # the data set's first row is malignant
 
 
-def test_a_rejected_prod_approval_leaves_prod_untouched(twin_dir: Path) -> None:
+def _release_new_version(demo: Demo) -> str:
+    """Build and approve the next version in the demo's twin, as a merge and a reviewer would."""
+    assert main(["build", "run", "--branch", "main", "--wait", "--timeout", "300"]) == 0
+    packages = demo.client("sagemaker", "automation").list_model_packages(
+        ModelPackageGroupName=GROUP, SortBy="CreationTime", SortOrder="Descending"
+    )["ModelPackageSummaryList"]
+    newest = packages[0]
+    assert newest["ModelApprovalStatus"] == "PendingManualApproval"
+    arn = str(newest["ModelPackageArn"])
+    assert main(["registry", "approve", "--model-package-arn", arn, "--reason", "e2e"]) == 0
+    return arn
+
+
+def _deploy(demo: Demo, arn: str, approve_prod: Any) -> dict[str, str]:
+    """model-deploy.yml for `arn`, with the template parameters the bridge sends: {stage: status}."""
+
+    def approve(request: ApprovalRequest) -> bool:
+        return True if request.environment != "mlops-prod" else bool(approve_prod(request.environment))
+
+    result = run_pipeline(
+        REPO_ROOT / "azure-pipelines/model-deploy.yml",
+        {
+            "modelPackageArn": arn,
+            "modelPackageGroup": GROUP,
+            "modelPackageVersion": arn.rsplit("/", 1)[-1],
+            "eventId": "e2e",
+        },
+        approve=approve,
+        sources_dir=REPO_ROOT,
+        service_connections=TwinServiceConnections(demo.directory),
+        work_dir=demo.directory.parent / f"deploy-{arn.rsplit('/', 1)[-1]}",
+    )
+    assert result.status.lower() != "succeeded"
+    return {stage.name: stage.status for stage in result.stages}
+
+
+def test_a_rejected_prod_approval_leaves_prod_untouched(demo: Demo) -> None:
+    assert demo.exit_code == 0, "needs the demo's twin"
+    prod_config = demo.live_config("prod", "breast-cancer")
+    staging_config = demo.live_config("staging", "breast-cancer-staging")
+    arn = _release_new_version(demo)
     asked: list[str] = []
 
     def reject(environment_name: str) -> bool:
         asked.append(environment_name)
         return False
 
-    flow = _flow(twin_dir, reject)
-    with pytest.raises(DemoError, match="model-deploy.yml ended"):
-        flow.run()
+    stages = _deploy(demo, arn, reject)
     assert asked == ["mlops-prod"]
-    assert _endpoints(twin_dir, "staging") == ["breast-cancer-staging"]
-    assert _endpoints(twin_dir, "prod") == []
+    assert [stages[s] for s in ("DeployStaging", "TestStaging", "DeployProd")] == ["succeeded", "succeeded", "rejected"]
+    assert demo.live_config("staging", "breast-cancer-staging") != staging_config  # staging took the new version
+    assert demo.endpoints("prod") == ["breast-cancer"]
+    assert demo.live_config("prod", "breast-cancer") == prod_config
 
 
-def test_failing_staging_tests_stop_the_run_before_prod(twin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_staging_tests_stop_the_run_before_prod(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert demo.exit_code == 0, "needs the demo's twin"
+    prod_config = demo.live_config("prod", "breast-cancer")
+    arn = _release_new_version(demo)
     # An impossible latency bound makes the staging suite fail for real.
     monkeypatch.setenv("MLOPS__DEPLOY__STAGING__TESTS__LATENCY_P95_MAX_MS", "0.001")
 
     def never(environment_name: str) -> bool:
         raise AssertionError(f"the prod approval must not be reached, was asked for {environment_name}")
 
-    flow = _flow(twin_dir, never)
-    with pytest.raises(DemoError, match="model-deploy.yml ended"):
-        flow.run()
-    assert flow.report.stages[-1].status == "Failed"
-    assert _endpoints(twin_dir, "staging") == ["breast-cancer-staging"]
-    assert _endpoints(twin_dir, "prod") == []
+    stages = _deploy(demo, arn, never)
+    assert (stages["DeployStaging"], stages["TestStaging"]) == ("succeeded", "failed")
+    assert stages["DeployProd"] not in ("succeeded", "rejected")
+    assert demo.endpoints("prod") == ["breast-cancer"]
+    assert demo.live_config("prod", "breast-cancer") == prod_config

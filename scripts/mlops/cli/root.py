@@ -165,12 +165,15 @@ def build_run(obj: Context, branch: str | None, wait: bool, timeout: int | None,
         json.dumps({"pipeline_execution_arn": execution.arn, "build_id": build_id, "manifest": execution.manifest_uri})
     )
     if wait:
-        # Polling the twin is free and its executions take seconds: poll it at least every 2 s.
+        # Polling the twin costs milliseconds and its executions take seconds: poll it every 0.25-0.5 s,
+        # so the wait ends within half a second of the execution (SageMaker: back off to 30 s).
+        local = obj.config.is_local
         wait_for(
             sm,
             execution.arn,
             timeout_seconds=timeout or obj.config.build.wait_timeout_seconds,
-            poll_seconds=2.0 if obj.config.is_local else 30.0,
+            poll_seconds=0.5 if local else 30.0,
+            first_poll_seconds=0.25 if local else 1.0,
             progress=progress,
         )
 
