@@ -9,7 +9,8 @@ channels and the `SM_*` variables a framework toolkit sets, and its `/opt/ml/mod
 SageMaker's cache key (a step's image, code, inputs, environment and hyperparameters, not its outputs).
 
 Differences from SageMaker, on purpose: the container image is not pulled; the step runs with this
-machine's Python, whose numpy/pandas/scikit-learn/xgboost pins match the images the definition names.
+machine's Python, whose numpy/pandas/scikit-learn/xgboost pins match the images the definition names,
+in a process forked from a launcher that has imported those libraries once (`step_launcher`).
 Instance types and counts are recorded, not provisioned (one local process per job).
 """
 
@@ -31,6 +32,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops.local import step_launcher
 from mlops.local.errors import UnsupportedDefinition
 from mlops.local.expressions import Scope, evaluate_condition, json_path, referenced_steps, resolve
 
@@ -205,7 +207,8 @@ class Executor:
         self.cache = cache
         self.python = python
         self.clock = clock
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: step_launcher.StepProcess | None = None
+        step_launcher.warm_up()  # the first step need not wait for the launcher's imports
 
     # ------------------------------------------------------------------------------------ run
 
@@ -574,17 +577,16 @@ class Executor:
         execution: Execution,
     ) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        with log.open("wb") as sink:
-            process = subprocess.Popen(command, env=env, cwd=root, stdout=sink, stderr=subprocess.STDOUT)
-            self._process = process
-            try:
-                code = process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                raise StepFailed(f"job exceeded MaxRuntimeInSeconds={timeout:.0f}") from None
-            finally:
-                self._process = None
+        process = step_launcher.start(command, python=self.python, env=env, cwd=root, log=log)
+        self._process = process
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise StepFailed(f"job exceeded MaxRuntimeInSeconds={timeout:.0f}") from None
+        finally:
+            self._process = None
         if execution.stop_requested.is_set():
             raise ExecutionStopped
         if code != 0:

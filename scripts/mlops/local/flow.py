@@ -29,7 +29,7 @@ from mlops.core.config import Config
 from mlops.core.errors import MlopsError
 from mlops.local.fake_ado import FakeAzureDevOps
 from mlops.local.twin import TwinState, automation_session, down, environment, up
-from mlops.pipelines.results import ApprovalRequest, RunEvent
+from mlops.pipelines.results import ApprovalRequest, RunEvent, RunResult
 
 DEPLOY_PIPELINE = "azure-pipelines/model-deploy.yml"
 BUILD_PIPELINE = "azure-pipelines/model-build.yml"
@@ -56,6 +56,8 @@ class FlowReport:
     metrics: dict[str, float] = field(default_factory=dict)
     endpoints: list[dict[str, str]] = field(default_factory=list)
     total_seconds: float = 0.0
+    # Every step of the pipeline runs: where the time went, and which steps started a process.
+    pipeline_steps: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,7 +66,24 @@ class FlowReport:
             "metrics": self.metrics,
             "endpoints": self.endpoints,
             "total_seconds": round(self.total_seconds, 3),
+            "pipeline_steps": self.pipeline_steps,
         }
+
+    def add_steps(self, result: RunResult) -> None:
+        for stage in result.stages:
+            for job in stage.jobs:
+                for step in job.steps:
+                    self.pipeline_steps.append(
+                        {
+                            "pipeline": result.pipeline,
+                            "stage": stage.name,
+                            "job": job.name,
+                            "step": step.display_name,
+                            "status": step.status,
+                            "seconds": round(step.seconds, 3),
+                            "process": step.exit_code is not None,  # a script or task that ran bash
+                        }
+                    )
 
 
 class Flow:
@@ -171,6 +190,7 @@ class Flow:
             },
             **self._runner_kwargs(),
         )
+        self.report.add_steps(result)
         if result.status.lower() not in ("succeeded", "succeededwithissues"):
             raise DemoError(f"model-build.yml ended {result.status}", hint="see the step output above")
         sm = self.automation.client("sagemaker")
@@ -268,6 +288,7 @@ class Flow:
             approve=self._approval,
             **self._runner_kwargs(),
         )
+        self.report.add_steps(result)
         status = result.status
         if self._fake is not None:  # report the outcome back on the run, as Azure DevOps shows it
             self._fake.set_run_state(run.id, "completed", "succeeded" if status.lower() == "succeeded" else "failed")

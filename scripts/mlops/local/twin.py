@@ -123,6 +123,9 @@ def up(
         "--accounts", json.dumps(accounts), "--time-scale", str(time_scale),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    # The server answers each request on its own thread; XGBoost's OpenMP pool per prediction would
+    # make every single-row InvokeEndpoint wait for all cores (tens of ms on a busy 2-core machine).
+    env.setdefault("OMP_NUM_THREADS", "1")
     with (directory / "server.log").open("ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=directory
