@@ -54,7 +54,13 @@ class WebhookStarter:
             "?api-version=6.0-preview"
         )
 
-    def start(self, change: StateChange) -> dict[str, Any]:
+    def find(self, change: StateChange, *, not_before: datetime | None = None) -> dict[str, Any] | None:
+        """Always None: an incoming webhook answers with no run id, and finding its run would need Azure
+        DevOps credentials this mode does not have. So in this mode our own store is the only guard (see
+        docs/bridge.md: a store failure after the delivery, or a lost answer, can start a second run)."""
+        return None
+
+    def start(self, change: StateChange, *, not_before: datetime | None = None) -> dict[str, Any]:
         with_throttle_retries(
             lambda: self._post(change),
             describe=f"calling incoming webhook {self._settings.webhook_name} for {change.model_package_arn}",
@@ -68,6 +74,7 @@ class WebhookStarter:
             "runUrl": None,
             "webhook": self._settings.webhook_name,
             "eventId": change.event_id,
+            "created": True,
         }
 
     def _post(self, change: StateChange) -> None:
