@@ -147,7 +147,8 @@ class RunsApiStarter:
             change,
             lambda: self._builds(tag_filters=[tag], query_order="queueTimeAscending", top=10),
         )
-        builds = [b for b in tagged if _parameter(b, "modelPackageArn") == change.model_package_arn]
+        # The tag holds a digest of the ARN; the parameter, when the list shows it, must agree too.
+        builds = [b for b in tagged if _parameter(b, "modelPackageArn") in (None, change.model_package_arn)]
         if not builds:
             recent = self._throttled(
                 f"looking up runs of pipeline {self._pipeline_id} for the package",
