@@ -99,7 +99,7 @@ class FakeRun:
             "_links": {"self": {"href": api_url}, "web": {"href": self.web_url(org_url)}},
             "id": self.id,
             "buildNumber": f"{self.created:%Y%m%d}.{self.id}",
-            "status": "completed" if self.state == "completed" else self.state,
+            "status": _BUILD_STATUS.get(self.state, "none"),
             "queueTime": self.created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "url": api_url,
             "definition": {"id": self.pipeline_id, "name": f"pipeline-{self.pipeline_id}", "type": "build"},
@@ -603,6 +603,8 @@ class FakeAzureDevOps:
         return None
 
 
+# A run's state (Pipelines API) as the same run's status in the Build API.
+_BUILD_STATUS = {"inProgress": "inProgress", "completed": "completed", "canceling": "cancelling", "unknown": "none"}
 _KINDS = ("options", "runs", "runs-get", "builds", "tags", "webhook")
 
 
