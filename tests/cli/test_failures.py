@@ -173,6 +173,9 @@ def test_debug_adds_the_traceback(no_credentials: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "Traceback" in err and "NoCredentialsError" in err
     assert err.splitlines()[-2].startswith("error: no AWS credentials were found")
+    # --debug is for that one call: the next one is back to one line.
+    assert main(["registry", "list"]) == 1
+    assert "Traceback" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("branch", ["", "*", "../", "///"])

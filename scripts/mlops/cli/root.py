@@ -40,7 +40,7 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
-_ACTIVE_PROFILE: list[str] = []  # the profile of the command being run, for main's error handler
+_RUN: dict[str, Any] = {}  # --debug and the profile of the command being run, for main's error handler
 
 
 def progress(message: str) -> None:
@@ -57,9 +57,8 @@ def progress(message: str) -> None:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, profile: str | None, debug: bool) -> None:
     """Azure DevOps x Amazon SageMaker MLOps: build, register, approve and deploy models."""
-    if debug:
-        os.environ["MLOPS_DEBUG"] = "1"  # read by main's handler, which runs after this context is gone
-    _ACTIVE_PROFILE[:] = [profile or os.environ.get("MLOPS_PROFILE") or "default"]
+    # Read by main's handler, which runs after this context is gone (not os.environ: it would outlive the call).
+    _RUN.update(debug=debug, profile=profile or os.environ.get("MLOPS_PROFILE") or "default")
     ctx.obj = Context(config_path, profile)
     if (profile or os.environ.get("MLOPS_PROFILE")) == "local" and ctx.invoked_subcommand != "local":
         _use_running_twin(config_path)
@@ -306,7 +305,7 @@ cli.add_command(_test_command)
 
 
 def _debug() -> bool:
-    return os.environ.get("MLOPS_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+    return bool(_RUN.get("debug")) or os.environ.get("MLOPS_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _report_error(error: BaseException, cause: BaseException | None = None) -> None:
@@ -323,7 +322,7 @@ def _unexpected(exc: Exception) -> MlopsError:
     """Anything not mapped: still one line and a next step; the traceback is behind --debug."""
     from mlops.core.aws import translate_aws_failure
 
-    known = translate_aws_failure(exc, twin=_ACTIVE_PROFILE == ["local"])
+    known = translate_aws_failure(exc, twin=_RUN.get("profile") == "local")
     if known is not None:
         return known
     first = (str(exc).strip().splitlines() or [""])[0]
@@ -334,7 +333,7 @@ def _unexpected(exc: Exception) -> MlopsError:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _ACTIVE_PROFILE.clear()
+    _RUN.clear()
     try:
         # Outside standalone mode, click returns ctx.exit()'s code instead of raising it.
         result = cli.main(args=argv, prog_name="mlops", standalone_mode=False)
