@@ -19,7 +19,7 @@ import botocore.exceptions
 
 from mlops.core.aws import error_message
 from mlops.core.config import Config
-from mlops.core.errors import AwsError
+from mlops.core.errors import AwsError, PackageRefused
 from model_deploy import record_store
 from model_deploy.apply import Applier, ApplyResult, Expected, utc_now
 from model_deploy.clients import AutomationClients, StageClients, is_missing
@@ -29,7 +29,7 @@ from model_deploy.monitor_image import monitor_image_uri
 from model_deploy.naming import scaling_resource_id
 from model_deploy.package import PackageArn, PackageInfo, StagingPass, check_arn_location, verify
 from model_deploy.plan import DeployPlan, plan_deployment
-from model_deploy.records import rollback_target
+from model_deploy.records import DeploymentRecord, deployment_stack, rollback_target
 from model_deploy.rollback import plan_rollback
 
 
@@ -167,10 +167,48 @@ def deploy(
     return DeployOutcome(plan, _applier(config, stage, stage_clients, runtime).apply(plan, expected))
 
 
+def verify_rollback_target(
+    config: Config,
+    automation: AutomationClients,
+    stage: str,
+    target: DeploymentRecord,
+    older: list[DeploymentRecord],
+) -> PackageInfo:
+    """The rollback target passes the same checks as a deploy (approved, our group and account; for prod, a
+    staging pass), read again now: it may have been rejected since it was deployed. A refusal names the
+    newest earlier deployment that would pass, so the operator has a concrete next step."""
+    try:
+        return verify_package(config, automation, stage, target.package_arn)
+    except PackageRefused as refused:
+        alternative = None
+        for candidate in reversed(older):  # newest first
+            try:
+                alternative = verify_package(config, automation, stage, candidate.package_arn)
+            except PackageRefused:
+                continue
+            break
+        if alternative is not None:
+            hint = (
+                f"the newest earlier deployment that passes is version {alternative.version}: "
+                f"mlops deploy --stage {stage} --model-package-arn {alternative.arn}"
+            )
+        else:
+            hint = (
+                "no earlier deployment of this endpoint passes the checks; deploy an approved package: "
+                "`mlops registry list` shows them (prod also needs its staging pass)"
+            )
+        raise PackageRefused(
+            f"refusing to roll {stage} back to {target.package_arn} (version {target.package_version}): "
+            f"{refused.message}",
+            hint=hint,
+        ) from refused
+
+
 def rollback(
     config: Config,
     stage: str,
     *,
+    automation: AutomationClients,
     stage_clients: StageClients,
     dry_run: bool = False,
     plan_out: Path | None = None,
@@ -180,6 +218,8 @@ def rollback(
     settings = config.deploy.stage(stage)
     history = record_store.read_history(stage_clients.ssm, deployment_parameter(config, stage))
     current, target = rollback_target(history, endpoint_name=settings.endpoint_name)
+    package = verify_rollback_target(config, automation, stage, target, deployment_stack(history)[:-2])
+    runtime.progress(f"verified rollback target {package.arn}: Approved, group {package.group}")
     endpoint, live_config = (None, None)
     target_config: dict[str, Any] | None = None
     live_scaling = None

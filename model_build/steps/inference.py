@@ -29,6 +29,9 @@ PREPROCESSOR_FILE = "preprocessor.json"
 METADATA_FILE = "metadata.json"
 DECISION_THRESHOLD = 0.5
 MAX_ROWS = 10_000
+# InvokeEndpoint's Body is at most 6 MB (botocore sagemaker-runtime model); a container behind another
+# front end could be sent more, and parsing it would cost memory before the row limit is reached.
+MAX_BODY_BYTES = 6_291_456
 
 
 class PayloadError(ValueError):
@@ -113,6 +116,11 @@ def _rows_from_json(text: str, names: list[str]) -> list[list[float]]:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PayloadError(f"expected a JSON document, found invalid JSON ({exc.msg} at position {exc.pos})") from None
+    except RecursionError:
+        # The parser recurses per nesting level: a deeply nested document is the client's error, not ours.
+        raise PayloadError(
+            'expected {"instances": [...]} nested at most three levels deep, found JSON nested too deeply to parse'
+        ) from None
     instances = document.get("instances") if isinstance(document, dict) else document
     if not isinstance(instances, list):
         raise PayloadError('expected {"instances": [...]} or a JSON list of records')
@@ -144,7 +152,15 @@ def input_fn(request_body: bytes | str, request_content_type: str, model: Model 
     model loaded by `model_fn` of the same process, which `predict_fn` also checks.
     """
     names = model.feature_names if model is not None else _loaded_feature_names()
-    text = request_body.decode("utf-8") if isinstance(request_body, bytes | bytearray) else request_body
+    size = len(request_body) if isinstance(request_body, bytes | bytearray) else len(request_body.encode("utf-8"))
+    if size > MAX_BODY_BYTES:
+        raise PayloadError(f"expected a request body of at most {MAX_BODY_BYTES} bytes, found {size}; split the batch")
+    try:
+        text = request_body.decode("utf-8") if isinstance(request_body, bytes | bytearray) else request_body
+    except UnicodeDecodeError as exc:
+        raise PayloadError(
+            f"expected UTF-8 text, found byte 0x{exc.object[exc.start]:02x} at position {exc.start}"
+        ) from None
     content_type = (request_content_type or "").split(";")[0].strip().lower()
     if content_type == "text/csv":
         rows = _rows_from_csv(text, names)

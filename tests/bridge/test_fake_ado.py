@@ -91,3 +91,35 @@ def test_a_failing_hook_is_answered_500_and_kept() -> None:
     assert raised.value.code == 500 and "runner crashed" in raised.value.read().decode()
     assert [str(e) for e in fake.hook_errors] == ["runner crashed"]
     assert isinstance(fake.webhook_deliveries[0], WebhookDelivery)
+
+
+def test_the_build_api_lists_runs_by_definition_tags_and_time_and_adds_tags() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from azure.devops.v7_1.build.build_client import BuildClient
+
+    times = iter([datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=d) for d in range(3)])
+    with FakeAzureDevOps("contoso-build", pat="p", clock=lambda: next(times)) as fake:
+        runs = _client(fake)
+        for pipeline in (5, 5, 6):
+            runs.run_pipeline(
+                RunPipelineParameters(template_parameters={"modelPackageArn": f"a{pipeline}"}), "p", pipeline
+            )
+        builds = BuildClient(fake.org_url, BasicAuthentication("", "p"))
+        assert sorted(builds.add_build_tags(["approval:x", "other"], "p", 1)) == ["approval:x", "other"]
+
+        tagged = builds.get_builds("p", definitions=[5], tag_filters=["approval:x"])
+        both = builds.get_builds("p", tag_filters=["approval:x", "missing"])  # a build must carry every tag
+        recent = builds.get_builds("p", definitions=[5], min_time=datetime(2026, 11, 2, tzinfo=UTC))
+        newest_first = builds.get_builds("p", query_order="queueTimeDescending", top=2)
+        with pytest.raises(AzureDevOpsServiceError, match="could not be found"):
+            builds.add_build_tags(["t"], "p", 99)
+        request = fake.requests_to("builds")[0]
+
+    assert [b.id for b in tagged] == [1] and tagged[0].tags == ["approval:x", "other"]
+    assert tagged[0].template_parameters == {"modelPackageArn": "a5"} and tagged[0].definition.id == 5
+    assert tagged[0]._links.additional_properties["web"]["href"].endswith("/p/_build/results?buildId=1")
+    assert both == [] and [b.id for b in recent] == [2] and [b.id for b in newest_first] == [3, 2]
+    assert request.path == "/contoso-build/p/_apis/build/Builds"
+    assert request.header("accept") == "application/json;api-version=7.1-preview.7"
+    assert fake.requests_to("tags")[0].json() == ["approval:x", "other"]  # the body form: a JSON array

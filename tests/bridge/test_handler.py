@@ -47,7 +47,8 @@ def test_an_approval_starts_exactly_one_run_with_the_four_template_parameters(
         "ado.deployTrigger": "runs_api",
         "ado.deployEventId": "evt-approve",
         "ado.deployRunId": str(run.id),
-        "ado.deployRunUrl": f"{fake_ado.org_url}/mlops/_build/results?buildId={run.id}",
+        "ado.deployRunUrl": f"{fake_ado.org_url}/mlops/_apis/build/builds/{run.id}",
+        "ado.deployPipelineId": "2",
     }
     assert result["runId"] == run.id and result["runUrl"].endswith(f"buildId={run.id}")
 

@@ -86,11 +86,17 @@ def test_dry_run_starts_nothing_deletes_nothing_and_says_what_would_happen(
         ["bridge", "replay", "--dry-run", "--queue-url", url, "--wait-seconds", "0", "--visibility-timeout", "60"]
     )
 
-    out, _ = capsys.readouterr()
-    assert code == 1  # the unparseable body is reported as a failure, even in a dry run
+    out, err = capsys.readouterr()
+    assert code == 1  # the unparseable and the malformed message are reported as failures, even in a dry run
     assert fake_ado.requests == [] and aws.idempotency_items() == []
-    assert _counts(sqs, url) == (5, 1)  # planned messages are visible again; the broken one is not
+    assert _counts(sqs, url) == (6, 0)  # every message is visible again at once, the broken one included
     assert out.count("would re-check") == 3 and "would ignore" in out and "would fail (malformed)" in out
+    # Every message is shown with its verdict: six lines, the non-JSON one with what to do about it.
+    verdicts = [line for line in out.splitlines() if line.startswith("  ")]
+    assert len(verdicts) == 6
+    [not_json] = [line for line in verdicts if "would fail (not JSON)" in line]
+    assert "delete it" in not_json
+    assert "2 would fail" in out and "would fail (dry run: nothing changed" in err.splitlines()[0]
 
 
 def test_replay_without_the_bridge_environment_says_what_is_missing(

@@ -80,3 +80,17 @@ def test_webhook_mode_with_a_pat_secret_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match="expected 'webhook' with ADO_TRIGGER=webhook"):
         bridge.handle(state_change_event(aws, aws.register(status="Approved")), LambdaContext())
     assert fake_ado.requests == []
+
+
+@pytest.mark.parametrize("status", [200, 203])
+def test_an_html_page_instead_of_the_webhook_is_an_error_not_a_start(
+    aws: Aws, fake_ado: FakeAzureDevOps, webhook_bridge, status: int
+) -> None:
+    from mlops_bridge.errors import AzureDevOpsBadAnswerError
+
+    arn = aws.register(status="Approved")
+    fake_ado.fail_next(status, only="webhook", body="<html><title>Sign In</title></html>", content_type="text/html")
+    with pytest.raises(AzureDevOpsBadAnswerError, match="expected an empty or JSON answer"):
+        webhook_bridge.handle(state_change_event(aws, arn), LambdaContext())
+    assert aws.idempotency_items() == [] and fake_ado.webhook_deliveries == []
+    assert webhook_bridge.handle(state_change_event(aws, arn), LambdaContext())["outcome"] == "started"

@@ -14,7 +14,7 @@ from botocore.stub import ANY, Stubber
 from mlops.core.config import Config
 from mlops.core.errors import DeploymentFailed
 from model_deploy.apply import Applier, Expected
-from model_deploy.clients import StageClients
+from model_deploy.clients import AutomationClients, StageClients
 from model_deploy.deploy import Runtime, deployment_parameter, rollback
 from model_deploy.plan import LiveEndpoint, LiveScaling, LiveState, plan_deployment
 from model_deploy.records import DeploymentRecord
@@ -254,6 +254,36 @@ def _staging_record(n: int) -> DeploymentRecord:
     )
 
 
+def _automation_approving(record: DeploymentRecord) -> AutomationClients:
+    """Automation clients whose registry answers that the rollback target is an approved package."""
+    session = boto3.Session(region_name="us-east-1")
+    clients = AutomationClients(
+        sagemaker=session.client("sagemaker"), s3=session.client("s3"), ssm=session.client("ssm")
+    )
+    registry = Stubber(clients.sagemaker)
+    registry.add_response(
+        "describe_model_package",
+        {
+            "ModelPackageName": "breast-cancer",
+            "ModelPackageArn": record.package_arn,
+            "ModelPackageGroupName": "breast-cancer",
+            "ModelPackageVersion": record.package_version,
+            "ModelApprovalStatus": "Approved",
+            "ModelPackageStatus": "Completed",
+            "CreationTime": "2026-11-22T00:00:00Z",
+            "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
+            "InferenceSpecification": {
+                "Containers": [{"Image": "i", "ModelDataUrl": "s3://b/model.tar.gz"}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        },
+        {"ModelPackageName": record.package_arn},
+    )
+    registry.activate()
+    return clients
+
+
 def _config_description(name: str, model: str) -> dict[str, Any]:
     return {
         "EndpointConfigName": name,
@@ -335,7 +365,11 @@ def test_rollback_goes_to_the_previous_record_through_update_endpoint(local_conf
     )
     time = FakeTime()
     outcome = rollback(
-        local_config, "staging", stage_clients=stubbed.clients, runtime=Runtime(sleep=time.sleep, clock=time.clock)
+        local_config,
+        "staging",
+        automation=_automation_approving(one),
+        stage_clients=stubbed.clients,
+        runtime=Runtime(sleep=time.sleep, clock=time.clock),
     )
     assert outcome.plan.kind == "rollback" and outcome.plan.package_arn == one.package_arn
     record = DeploymentRecord.from_json(written[0], where="test")
@@ -373,4 +407,10 @@ def test_rollback_refuses_when_the_endpoint_was_changed_by_hand(local_config: Co
         },
     )
     with pytest.raises(Exception, match="runs hand-made; expected breast-cancer-staging-v2-00000002"):
-        rollback(local_config, "staging", stage_clients=stubbed.clients, runtime=Runtime(sleep=pytest.fail))
+        rollback(
+            local_config,
+            "staging",
+            automation=_automation_approving(one),
+            stage_clients=stubbed.clients,
+            runtime=Runtime(sleep=pytest.fail),
+        )

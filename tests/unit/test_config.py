@@ -52,7 +52,7 @@ def test_bad_value_names_key_value_expectation_and_fix(raw: dict) -> None:
     message = str(caught.value)
     assert "build.quality.threshold" in message
     assert "1.5" in message
-    assert "between 0 and 1" in message
+    assert "above 0 and at most 1" in message
     assert "Fix: set build.quality.threshold in mlops.yaml" in message
 
 
@@ -127,3 +127,101 @@ def test_config_is_found_upwards_and_missing_is_explained(tmp_path: Path, repo_r
         find_config_file(start=Path("/"))
     with pytest.raises(ConfigError, match="does not exist"):
         find_config_file(tmp_path / "nope.yaml")
+
+
+# ------------------------------------------------------------------------------- strict types (issue 19, item 6)
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [(True, "True"), (0, "0"), (0.0, "0.0"), (-0.1, "-0.1"), (1.5, "1.5"), ("0.9", "'0.9'"), (None, "None")],
+)
+def test_quality_threshold_must_be_a_number_above_zero_up_to_one(raw: dict, value: object, found: str) -> None:
+    raw["build"]["quality"]["threshold"] = value
+    with pytest.raises(ConfigError) as raised:
+        config_from_mapping(raw, environ={})
+    message = str(raised.value)
+    assert message.startswith("invalid configuration: build.quality.threshold: found " + found)
+    assert "a number above 0 and at most 1" in message and "Fix: set build.quality.threshold" in message
+
+
+@pytest.mark.parametrize("value", [1, 1.0, 0.5, 0.001])
+def test_quality_threshold_accepts_numbers_in_the_half_open_interval(raw: dict, value: float) -> None:
+    raw["build"]["quality"]["threshold"] = value
+    assert config_from_mapping(raw, environ={}).build.quality.threshold == value
+
+
+@pytest.mark.parametrize("text", ["true", "0", "yes"])
+def test_a_threshold_override_of_the_wrong_type_says_how_to_write_it(raw: dict, text: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_from_mapping(raw, environ={"MLOPS__BUILD__QUALITY__THRESHOLD": text})
+    message = str(raised.value)
+    assert "Fix: set MLOPS__BUILD__QUALITY__THRESHOLD to a value of the expected type" in message
+    assert "MLOPS__BUILD__QUALITY__THRESHOLD=0.9" in message and "unquoted" in message
+
+
+def test_an_account_id_override_needs_no_quoting(raw: dict) -> None:
+    # YAML reads 000000000002 as the integer 2; the key is text, so the override keeps the digits as written.
+    config = config_from_mapping(
+        raw,
+        environ={"MLOPS__ACCOUNTS__STAGING__ID": "000000000002", "MLOPS__ACCOUNTS__PROD__ID": "222233334444"},
+    )
+    assert config.accounts.staging.id == "000000000002" and config.accounts.prod.id == "222233334444"
+
+
+def test_text_overrides_keep_null_for_optional_keys_and_numbers_stay_numbers(raw: dict) -> None:
+    config = config_from_mapping(
+        raw,
+        environ={
+            "MLOPS__BUILD__KMS_KEY_ID": "null",
+            "MLOPS__BUILD__QUALITY__THRESHOLD": "0.75",
+            "MLOPS__BUILD__PIPELINE_NAME": "1234",
+        },
+    )
+    assert config.build.kms_key_id is None and config.build.quality.threshold == 0.75
+    assert config.build.pipeline_name == "1234"
+
+
+def test_a_structured_override_for_a_single_value_is_refused_with_quoting_advice(raw: dict) -> None:
+    with pytest.raises(ConfigError, match="expected one value") as raised:
+        config_from_mapping(raw, environ={"MLOPS__BUILD__QUALITY__THRESHOLD": "[0.9]"})
+    assert "quote it" in str(raised.value)
+
+
+@pytest.mark.parametrize("region", ["xx-fake-1", "eu-middle-9", "us-east-9"])
+def test_a_region_that_matches_the_pattern_but_does_not_exist_fails_at_load(raw: dict, region: str) -> None:
+    raw["region"] = region
+    with pytest.raises(ConfigError) as raised:
+        config_from_mapping(raw, environ={})
+    assert f"region: found '{region}'" in str(raised.value)
+    assert "not a region with SageMaker" in str(raised.value)
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "us-gov-west-1", "cn-north-1", "ap-southeast-2"])
+def test_real_regions_load(raw: dict, region: str) -> None:
+    raw["region"] = region
+    assert config_from_mapping(raw, environ={}).region == region
+
+
+def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path, repo_root: Path) -> None:
+    text = (repo_root / "mlops.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "mlops.yaml"
+    broken.write_bytes(("# Projekt für Ärzte\n" + text).encode("latin-1", "replace"))
+    with pytest.raises(ConfigError) as raised:
+        load_config(broken, environ={})
+    message = str(raised.value)
+    assert "is not UTF-8 text" in message and "line 1" in message and "save mlops.yaml as UTF-8" in message
+
+
+def test_known_regions_equal_botocores_own_answer() -> None:
+    import botocore.session
+
+    from mlops.core.config import known_regions
+
+    session = botocore.session.get_session()
+    expected = {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("sagemaker", partition_name=partition)
+    }
+    assert known_regions() == expected and "eu-west-1" in expected

@@ -20,7 +20,13 @@ from typing import Any
 from urllib.parse import quote
 
 from .credentials import AuthSecretStore, WebhookAuth
-from .errors import AzureDevOpsAuthError, AzureDevOpsError, AzureDevOpsUnavailableError, ConfigurationError
+from .errors import (
+    AzureDevOpsAuthError,
+    AzureDevOpsBadAnswerError,
+    AzureDevOpsError,
+    AzureDevOpsUnavailableError,
+    ConfigurationError,
+)
 from .events import StateChange, template_parameters
 from .settings import BridgeSettings
 from .throttling import Throttled, with_throttle_retries
@@ -54,7 +60,13 @@ class WebhookStarter:
             "?api-version=6.0-preview"
         )
 
-    def start(self, change: StateChange) -> dict[str, Any]:
+    def find(self, change: StateChange, *, not_before: datetime | None = None) -> dict[str, Any] | None:
+        """Always None: an incoming webhook answers with no run id, and finding its run would need Azure
+        DevOps credentials this mode does not have. So in this mode our own store is the only guard (see
+        docs/bridge.md: a store failure after the delivery, or a lost answer, can start a second run)."""
+        return None
+
+    def start(self, change: StateChange, *, not_before: datetime | None = None) -> dict[str, Any]:
         with_throttle_retries(
             lambda: self._post(change),
             describe=f"calling incoming webhook {self._settings.webhook_name} for {change.model_package_arn}",
@@ -68,6 +80,7 @@ class WebhookStarter:
             "runUrl": None,
             "webhook": self._settings.webhook_name,
             "eventId": change.event_id,
+            "created": True,
         }
 
     def _post(self, change: StateChange) -> None:
@@ -87,7 +100,8 @@ class WebhookStarter:
         )
         try:
             with urllib.request.urlopen(request, timeout=self._settings.http_timeout_seconds) as response:  # noqa: S310
-                response.read()
+                status, content_type = int(response.status), response.headers.get("Content-Type") or ""
+                head = response.read(200).decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:
             raise self._error(exc) from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
@@ -95,6 +109,14 @@ class WebhookStarter:
                 f"incoming webhook {self.url} did not answer (timeout or no connection): {exc}",
                 hint="Lambda retries the event; if it lands in the DLQ, check ADO_ORG_URL and replay it",
             ) from exc
+        if status == 203 or "html" in content_type.lower():
+            # Azure DevOps' sign-in page, or a proxy's: the webhook did not take the delivery.
+            raise AzureDevOpsBadAnswerError(
+                f"incoming webhook {self.url} answered {status} with {content_type}: expected an empty or JSON "
+                f"answer from Azure DevOps, found a page starting {' '.join(head.split())[:80]!r}",
+                hint="check ADO_ORG_URL (the organization URL, reached without a proxy that rewrites answers); "
+                "Lambda retries the event",
+            )
 
     def _error(self, exc: urllib.error.HTTPError) -> Exception:
         detail = exc.read().decode("utf-8", "replace")[:300]

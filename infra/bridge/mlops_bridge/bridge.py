@@ -5,8 +5,10 @@ Clients and the run starter are injected, so tests and `mlops bridge replay` use
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
+from .errors import AlreadyInProgressError
 from .events import decide, parse_event
 from .idempotency import RunOnce
 from .log import logger
@@ -19,7 +21,13 @@ _CORRELATION_KEYS = ("event_id", "model_package_arn", "approval_status")
 class RunStarter(Protocol):
     trigger: str
 
-    def start(self, change: Any) -> dict[str, Any]: ...
+    def start(self, change: Any, *, not_before: datetime | None = None) -> dict[str, Any]:
+        """The approval's run: found in Azure DevOps (`created` False) or started now (`created` True)."""
+        ...
+
+    def find(self, change: Any, *, not_before: datetime | None = None) -> dict[str, Any] | None:
+        """The approval's run if Azure DevOps already has one, else None (None also when it cannot tell)."""
+        ...
 
 
 class Bridge:
@@ -49,7 +57,18 @@ class Bridge:
             return {"outcome": "ignored", "reason": reason, "eventId": change.event_id}
 
         key = {"modelPackageArn": change.model_package_arn, "approvalStatus": change.approval_status}
-        run, started_now = self._run_once.run(key, lambda: self._starter.start(change), context)
+        try:
+            run, ran = self._run_once.run(
+                key, lambda: self._starter.start(change, not_before=registry.created), context
+            )
+        except AlreadyInProgressError:
+            # Either another delivery is starting the run right now, or an earlier one started it and then
+            # could not record that (its store write failed, or it crashed). Azure DevOps knows which.
+            existing = self._starter.find(change, not_before=registry.created)
+            if existing is None:
+                raise
+            run, ran = existing, False
+        started_now = ran and run.get("created", True) is True
         recorded = record_run(self._sagemaker, change.model_package_arn, run_metadata(run), registry.customer_metadata)
         outcome = "started" if started_now else "duplicate"
         logger.info(

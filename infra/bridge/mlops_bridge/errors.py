@@ -48,6 +48,11 @@ class AzureDevOpsUnavailableError(AzureDevOpsError):
     """5xx, a timeout or no connection: the run may or may not exist, Lambda's retry decides."""
 
 
+class AzureDevOpsBadAnswerError(AzureDevOpsUnavailableError):
+    """A 2xx that does not prove a run: no run id, not JSON, 204, an HTML (sign-in) page. The run may or may
+    not exist, so it is handled like a 5xx: looked up in Azure DevOps, else raised for Lambda's retry."""
+
+
 class AlreadyInProgressError(BridgeError):
     """Another delivery of the same approval is starting the run right now."""
 

@@ -17,9 +17,17 @@ SOURCE = "aws.sagemaker"
 DETAIL_TYPE = "SageMaker Model Package State Change"
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 APPROVED = "Approved"
+# Bounded as SageMaker bounds them: group names are 1-63 characters of [a-zA-Z0-9-] (ModelPackageGroupName
+# in botocore's model), versions are integers. Unbounded fields would let a forged event carry megabytes
+# into the idempotency item (400 KB at most) and the pipeline's parameters.
 _PACKAGE_ARN = re.compile(
-    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/(?P<group>[^/]+)/(?P<version>\d+)$", re.IGNORECASE
+    r"^arn:aws[a-z-]{0,10}:sagemaker:[a-z0-9-]{1,32}:\d{12}:model-package/"
+    r"(?P<group>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(?P<version>[1-9]\d{0,9})$",
+    re.IGNORECASE,
 )
+# EventBridge event ids are UUIDs; this also keeps them within SageMaker's CustomerMetadataValue pattern.
+_EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+MAX_EVENT_ID = 128
 _RULE_HINT = "the EventBridge rule must match source 'aws.sagemaker' and this detail-type only (infra/ bridge rule)"
 
 
@@ -48,6 +56,13 @@ def parse_event(event: object) -> StateChange:
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id:
         raise MalformedEventError(f"expected a non-empty string 'id' on the event, got {event_id!r}", hint=_RULE_HINT)
+    if not _EVENT_ID.match(event_id):
+        shown = event_id if len(event_id) <= 80 else f"{event_id[:40]}... ({len(event_id)} characters)"
+        raise MalformedEventError(
+            f"expected the event 'id' to be an EventBridge id (at most {MAX_EVENT_ID} characters of letters, "
+            f"digits and ._:-), got {shown!r}",
+            hint="EventBridge gives every event a UUID; an id like this one is forged or hand-made: discard it",
+        )
     if event.get("source") != SOURCE:
         raise MalformedEventError(
             f"event {event_id}: expected source {SOURCE!r}, got {event.get('source')!r}", hint=_RULE_HINT
@@ -63,9 +78,11 @@ def parse_event(event: object) -> StateChange:
     arn = _string(detail, "ModelPackageArn", event_id)
     arn_match = _PACKAGE_ARN.match(arn)
     if arn_match is None:
+        shown = arn if len(arn) <= 200 else f"{arn[:100]}... ({len(arn)} characters)"
         raise MalformedEventError(
             f"event {event_id}: expected detail.ModelPackageArn like "
-            f"'arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>', got {arn!r}"
+            f"'arn:aws:sagemaker:<region>:<account>:model-package/<group of 1-63 characters>/<version>', "
+            f"got {shown!r}"
         )
     group = _string(detail, "ModelPackageGroupName", event_id)
     version = detail.get("ModelPackageVersion")

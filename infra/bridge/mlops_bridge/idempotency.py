@@ -34,6 +34,7 @@ class RunOnce:
     def __init__(self, *, table: str, key_prefix: str, expires_after_seconds: int, dynamodb: Any) -> None:
         self.table = table
         self._config = IdempotencyConfig(raise_on_no_idempotency_key=True, expires_after_seconds=expires_after_seconds)
+        self.dynamodb = dynamodb
         store = DynamoDBPersistenceLayer(table_name=table, key_attr="id", boto3_client=dynamodb)
 
         @idempotent_function(  # type: ignore[untyped-decorator]

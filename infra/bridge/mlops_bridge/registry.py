@@ -6,7 +6,9 @@ forged by anything allowed to put events on the bus. DescribeModelPackage is the
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -16,14 +18,21 @@ from .events import APPROVED, StateChange
 
 RUN_ID_KEY = "ado.deployRunId"
 RUN_URL_KEY = "ado.deployRunUrl"
+PIPELINE_ID_KEY = "ado.deployPipelineId"
 TRIGGER_KEY = "ado.deployTrigger"
 EVENT_ID_KEY = "ado.deployEventId"
+# SageMaker's CustomerMetadataValue (botocore sagemaker service-2.json): 1-256 characters of
+# [\p{L}\p{Z}\p{N}_.:/=+\-@]. moto accepts anything, SageMaker refuses the rest (a web URL's `?`, say).
+METADATA_VALUE_MAX = 256
+_METADATA_PUNCTUATION = frozenset("_.:/=+-@")
+_METADATA_CATEGORIES = ("L", "Z", "N")  # Unicode letters, separators, numbers: Java's \p{L}, \p{Z}, \p{N}
 
 
 @dataclass(frozen=True)
 class RegistryState:
     approval_status: str
     customer_metadata: dict[str, str] = field(default_factory=dict)
+    created: datetime | None = None
 
     @property
     def approved(self) -> bool:
@@ -63,16 +72,35 @@ def read_package(sagemaker: Any, change: StateChange, allowed_groups: frozenset[
             hint="the event does not describe this package; check the event's origin",
         )
     metadata = described.get("CustomerMetadataProperties") or {}
-    return RegistryState(approval_status=str(described.get("ModelApprovalStatus")), customer_metadata=dict(metadata))
+    created = described.get("CreationTime")
+    return RegistryState(
+        approval_status=str(described.get("ModelApprovalStatus")),
+        customer_metadata=dict(metadata),
+        created=created if isinstance(created, datetime) else None,
+    )
+
+
+def is_metadata_value(value: str) -> bool:
+    """True when SageMaker accepts `value` as a CustomerMetadataValue (pattern and length of its API model)."""
+    return 1 <= len(value) <= METADATA_VALUE_MAX and all(
+        char in _METADATA_PUNCTUATION or unicodedata.category(char).startswith(_METADATA_CATEGORIES) for char in value
+    )
 
 
 def run_metadata(run: dict[str, Any]) -> dict[str, str]:
-    metadata = {TRIGGER_KEY: str(run["trigger"]), EVENT_ID_KEY: str(run["eventId"])}
-    if run.get("runId") is not None:
-        metadata[RUN_ID_KEY] = str(run["runId"])
-    if run.get("runUrl"):
-        metadata[RUN_URL_KEY] = str(run["runUrl"])[:1024]
-    return metadata
+    """What is written on the package: only values SageMaker accepts.
+
+    The run's web URL (`.../_build/results?buildId=N`) holds a `?`, which CustomerMetadataValue refuses;
+    the run's REST URL (`{org}/{project}/_apis/build/builds/N`) names the same run and has none. A value
+    that still does not fit (an unusual project name) is left out: the run id and pipeline id always fit."""
+    candidates = {
+        TRIGGER_KEY: str(run["trigger"]),
+        EVENT_ID_KEY: str(run["eventId"]),
+        RUN_ID_KEY: None if run.get("runId") is None else str(run["runId"]),
+        PIPELINE_ID_KEY: None if run.get("pipelineId") is None else str(run["pipelineId"]),
+        RUN_URL_KEY: run.get("runApiUrl"),
+    }
+    return {key: value for key, value in candidates.items() if value and is_metadata_value(value)}
 
 
 def record_run(sagemaker: Any, arn: str, metadata: dict[str, str], existing: dict[str, str]) -> bool:

@@ -31,7 +31,11 @@ class ReplaySummary:
 
     def describe(self) -> str:
         if self.dry_run:
-            head = f"dry run: {self.seen} message(s) on {self.queue_url}; nothing started, nothing deleted"
+            # Every message with its verdict, also those that would fail (they are in `plans` too).
+            head = (
+                f"dry run: {self.seen} message(s) on {self.queue_url}, {len(self.failures)} would fail; "
+                "nothing started, nothing deleted, every message visible again"
+            )
             return "\n".join([head, *(f"  {plan}" for plan in self.plans)])
         counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.outcomes.items())) or "nothing handled"
         lines = [f"replayed {self.seen} message(s) from {self.queue_url}: {counts}, {len(self.failures)} failed"]
@@ -109,11 +113,23 @@ def _drain(
             try:
                 event = json.loads(message["Body"])
             except ValueError as exc:
-                summary.failures.append((message_id, f"the body is not JSON ({exc}); expected an EventBridge event"))
+                error = f"the body is not JSON ({exc}); expected an EventBridge event"
+                summary.failures.append((message_id, error))
+                if dry_run:  # shown and released like every other message of a dry run
+                    body = message["Body"] if len(message["Body"]) <= 60 else message["Body"][:60] + "..."
+                    summary.plans.append(
+                        f"{message_id}: would fail (not JSON): {error}; body {body!r}; it can never succeed: "
+                        f"delete it (aws sqs delete-message --queue-url {queue_url} --receipt-handle ...)"
+                    )
+                    planned.append(message["ReceiptHandle"])
                 continue
             if dry_run and plan is not None:
-                summary.plans.append(f"{message_id}: {plan(event)}")
-                summary.outcomes["planned"] = summary.outcomes.get("planned", 0) + 1
+                verdict = plan(event)
+                summary.plans.append(f"{message_id}: {verdict}")
+                if verdict.startswith("would fail"):
+                    summary.failures.append((message_id, verdict))
+                else:
+                    summary.outcomes["planned"] = summary.outcomes.get("planned", 0) + 1
                 planned.append(message["ReceiptHandle"])
                 continue
             if handle is None:

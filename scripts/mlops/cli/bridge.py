@@ -69,6 +69,13 @@ def replay(queue_url: str, dry_run: bool, max_messages: int, wait_seconds: int, 
         progress=lambda line: click.echo(line, err=True),
     )  # fmt: skip
     click.echo(summary.describe())
+    if summary.failures and dry_run:
+        raise BridgeError(
+            f"{len(summary.failures)} of {summary.seen} message(s) would fail (dry run: nothing changed, all "
+            f"visible again on {queue_url})",
+            hint="the 'would fail' lines above say why; fix the cause (or delete messages that can never "
+            "succeed), then run `mlops bridge replay`",
+        )
     if summary.failures:
         raise BridgeError(
             f"{len(summary.failures)} of {summary.seen} message(s) failed and stay on {queue_url}",

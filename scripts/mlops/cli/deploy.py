@@ -103,14 +103,17 @@ def deploy(
 @click.option("--plan-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan as JSON.")
 @click.pass_context
 def deploy_rollback(ctx: click.Context, stage: str, dry_run: bool, plan_out: Path | None) -> None:
-    """Go back to the previous deployment record of a stage (blue/green, with the rollback alarms)."""
+    """Go back to the previous deployment record of a stage (blue/green, with the rollback alarms).
+
+    The target is verified again like a deploy (approved, our group and account; prod: a staging pass)."""
     from model_deploy.deploy import Runtime, rollback
 
     config = _config(ctx)
-    _, stage_clients = _clients(config, stage)
+    automation, stage_clients = _clients(config, stage)
     outcome = rollback(
         config,
         stage,
+        automation=automation,
         stage_clients=stage_clients,
         dry_run=dry_run,
         plan_out=plan_out,

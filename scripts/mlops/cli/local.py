@@ -46,6 +46,12 @@ def up(ctx: click.Context, time_scale: float) -> None:
     state, started = start(config, _directory(ctx), time_scale=time_scale, progress=lambda m: click.echo(m, err=True))
     verb = "started" if started else "already running"
     click.echo(f"twin {verb} at {state.url} (pid {state.pid}); accounts {json.dumps(state.accounts)}")
+    if started:
+        click.echo(
+            "the twin starts empty; its AWS state lives in the server's memory and is lost when the server stops "
+            "(`mlops local down`, a crash, a reboot)",
+            err=True,
+        )
     click.echo('point a shell at it with: eval "$(mlops local env)"', err=True)
 
 
@@ -64,11 +70,19 @@ def down(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Whether the twin runs, where, and for which accounts (exit 1 when it does not run)."""
-    from mlops.local.twin import running
+    from mlops.local.twin import running, stopped
 
-    state = running(_directory(ctx))
+    directory = _directory(ctx)
+    state = running(directory)
     if state is None:
-        click.echo("twin: not running (start it with `mlops local up`)")
+        gone = stopped(directory)
+        if gone is not None:
+            click.echo(
+                f"twin: stopped (state lost): the server on {gone.url} (pid {gone.pid}) is gone; "
+                "`mlops local up` starts an empty one"
+            )
+        else:
+            click.echo("twin: not running (start it with `mlops local up`)")
         ctx.exit(1)
     click.echo(json.dumps({"status": "running", "url": state.url, "pid": state.pid, "accounts": state.accounts}))
 
@@ -85,10 +99,15 @@ def status(ctx: click.Context) -> None:
 def env(ctx: click.Context, account: str) -> None:
     """Print `export` lines that point the AWS CLI, boto3 or a notebook at the twin."""
     from mlops.local.errors import TwinError
-    from mlops.local.twin import environment, running
+    from mlops.local.twin import environment, running, stopped
 
-    state = running(_directory(ctx))
+    directory = _directory(ctx)
+    state = running(directory)
     if state is None:
+        if stopped(directory) is not None:
+            raise TwinError(
+                "the twin stopped (state lost): its server is gone", hint="`mlops local up` starts an empty twin"
+            )
         raise TwinError("the twin is not running", hint="start it with `mlops local up`")
     for name, value in environment(state, account).items():
         click.echo(f"export {name}={shlex.quote(value)}")

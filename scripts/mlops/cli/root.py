@@ -1,7 +1,10 @@
 """The `mlops` command line. Exit code 0 only on success; errors on stderr, one actionable line first.
 
-Inside Azure Pipelines (`TF_BUILD` set) an error is also raised as `##vso[task.logissue type=error]`
-so it shows on the run's summary page.
+Every failure ends in `main`'s handler: our own errors (`MlopsError`), the AWS failures users meet (no or
+expired credentials, an unreachable endpoint or a stopped twin, throttling, access denied; see
+`mlops.core.aws.translate_aws_failure`) and anything unexpected are printed as `error: ...` plus a
+`fix: ...` line; a traceback only with `--debug` (or MLOPS_DEBUG=1). Inside Azure Pipelines (`TF_BUILD`
+set) an error is also raised as `##vso[task.logissue type=error]` so it shows on the run's summary page.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +40,7 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+_RUN: dict[str, Any] = {}  # --debug and the profile of the command being run, for main's error handler
 
 
 def progress(message: str) -> None:
@@ -47,10 +52,13 @@ def progress(message: str) -> None:
     "--config", "config_path", metavar="PATH", help="mlops.yaml to use (default: MLOPS_CONFIG, else the nearest one)."
 )
 @click.option("--profile", metavar="NAME", help="Config profile, e.g. 'local' for the twin (default: MLOPS_PROFILE).")
+@click.option("--debug", is_flag=True, help="Print the traceback of an error too (default: MLOPS_DEBUG).")
 @click.version_option(__version__, prog_name="mlops")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, profile: str | None) -> None:
+def cli(ctx: click.Context, config_path: str | None, profile: str | None, debug: bool) -> None:
     """Azure DevOps x Amazon SageMaker MLOps: build, register, approve and deploy models."""
+    # Read by main's handler, which runs after this context is gone (not os.environ: it would outlive the call).
+    _RUN.update(debug=debug, profile=profile or os.environ.get("MLOPS_PROFILE") or "default")
     ctx.obj = Context(config_path, profile)
     if (profile or os.environ.get("MLOPS_PROFILE")) == "local" and ctx.invoked_subcommand != "local":
         _use_running_twin(config_path)
@@ -61,13 +69,15 @@ def _use_running_twin(config_path: str | None) -> None:
     if os.environ.get("AWS_ENDPOINT_URL"):
         return
     from mlops.core.config import find_config_file
-    from mlops.local.twin import environment, running, twin_dir
+    from mlops.local.twin import environment, running, stopped, twin_dir
 
     try:
         directory = twin_dir(find_config_file(config_path))
     except MlopsError:
         return  # the command itself reports the missing config
-    state = running(directory)
+    # A twin that died still gets the calls: they fail as "the twin stopped (state lost)" (see
+    # mlops.core.aws.translate_aws_failure), while commands that need no AWS call still work.
+    state = running(directory) or stopped(directory)
     if state is not None:
         os.environ.update(environment(state, "automation"))
 
@@ -90,11 +100,28 @@ def _branch_option(func: F) -> F:
 
 
 def _branch(branch: str | None) -> str:
-    if branch:
-        return branch
-    from mlops.core.gitinfo import current_revision
+    if branch is None:
+        from mlops.core.gitinfo import current_revision
 
-    return current_revision().branch
+        branch = current_revision().branch
+    return _checked_branch(branch)
+
+
+def _checked_branch(branch: str) -> str:
+    """A branch must name a pipeline and an S3 prefix: '' or '*' or '../' cannot (and are no git branch)."""
+    from mlops.core.errors import BuildError
+    from model_build.layout import MAIN_BRANCHES, branch_slug
+
+    if branch in MAIN_BRANCHES:
+        return branch
+    try:
+        branch_slug(branch)
+    except ValueError as exc:
+        raise BuildError(
+            f"expected a git branch name with letters or digits, found {branch!r}",
+            hint="pass the branch's name as git shows it, e.g. --branch feature/better-features",
+        ) from exc
+    return branch
 
 
 @build.command("definition")
@@ -153,7 +180,7 @@ def build_run(obj: Context, branch: str | None, wait: bool, timeout: int | None,
     from model_build.build import wait as wait_for
 
     revision = current_revision()
-    branch = branch or revision.branch
+    branch = _checked_branch(branch or revision.branch)
     build_id = validate_build_id(build_id) if build_id else make_build_id(revision.commit)
     rendered = render(obj.config, branch)
     aws = session(obj.config)
@@ -187,6 +214,7 @@ def build_cleanup(obj: Context, branch: str, dry_run: bool) -> None:
     from mlops.core.aws import session
     from model_build.build import cleanup
 
+    branch = _checked_branch(branch)
     aws = session(obj.config)
     result = cleanup(aws.client("sagemaker"), aws.client("s3"), obj.config, branch, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
@@ -279,7 +307,13 @@ cli.add_command(_test_command)
 # ------------------------------------------------------------------------------------------ entrypoint
 
 
-def _report_error(error: BaseException) -> None:
+def _debug() -> bool:
+    return bool(_RUN.get("debug")) or os.environ.get("MLOPS_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _report_error(error: BaseException, cause: BaseException | None = None) -> None:
+    if _debug():
+        traceback.print_exception(cause or error, file=sys.stderr)
     text = str(error)
     click.echo(f"error: {text}", err=True)
     if os.environ.get("TF_BUILD"):
@@ -287,13 +321,31 @@ def _report_error(error: BaseException) -> None:
         click.echo(f"##vso[task.logissue type=error]{first}", err=True)
 
 
+def _unexpected(exc: Exception) -> MlopsError:
+    """Anything not mapped: still one line and a next step; the traceback is behind --debug."""
+    from mlops.core.aws import translate_aws_failure
+
+    known = translate_aws_failure(exc, twin=_RUN.get("profile") == "local")
+    if known is not None:
+        return known
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return MlopsError(
+        f"unexpected {type(exc).__name__}" + (f": {first}" if first else ""),
+        hint="run the command again with --debug to see the traceback, and report it with that output",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    _RUN.clear()
     try:
         # Outside standalone mode, click returns ctx.exit()'s code instead of raising it.
         result = cli.main(args=argv, prog_name="mlops", standalone_mode=False)
     except MlopsError as error:
         _report_error(error)
         return 1
+    except KeyboardInterrupt:
+        click.echo("aborted", err=True)
+        return 130
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
@@ -302,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except click.exceptions.Exit as exit_:
         return exit_.exit_code
+    except Exception as exc:  # the last line of defence: one actionable line, never a bare traceback
+        _report_error(_unexpected(exc), exc)
+        return 1
     return result if isinstance(result, int) else 0
 
 

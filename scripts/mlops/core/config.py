@@ -6,20 +6,28 @@ Precedence, lowest to highest (the only place it is defined):
 2. the selected profile, `profiles.<name>` (chosen with `--profile` or `MLOPS_PROFILE`), merged
    key by key over the top level;
 3. environment variables `MLOPS__<SECTION>__<KEY>` (double underscores separate levels, names are
-   case-insensitive, values are parsed as YAML scalars), e.g. `MLOPS__BUILD__QUALITY__THRESHOLD=0.9`;
+   case-insensitive, values are parsed as YAML scalars, except that a key whose type is text takes the
+   text as written, so `MLOPS__ACCOUNTS__PROD__ID=000000000003` needs no quoting), e.g.
+   `MLOPS__BUILD__QUALITY__THRESHOLD=0.9`;
 4. command-line flags of the command being run.
 
 The file is found at `--config`, else `MLOPS_CONFIG`, else the nearest `mlops.yaml` from the
 current directory upwards. Any invalid value fails here, at load, naming the key, the value, what
-was expected and how to fix it. Pure module: no AWS SDK.
+was expected and how to fix it: types are strict (`true` is not a number), the quality threshold is in
+(0, 1], the region must be one where botocore's endpoint data lists SageMaker, and the file must be UTF-8.
+Pure module: no AWS SDK (botocore's endpoint data is read as a file).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -127,8 +135,14 @@ QualityMetric = Literal["auc", "f1", "precision", "recall", "accuracy"]
 
 class Quality(_Strict):
     metric: QualityMetric = Field("auc", description="one of auc, f1, precision, recall, accuracy")
+    # strict: YAML's `true` would otherwise read as 1.0 (a gate no model passes) and text as a number;
+    # gt=0: a threshold of 0 is no gate at all.
     threshold: float = Field(
-        ..., ge=0.0, le=1.0, description="the minimum value of the metric on the test split, between 0 and 1"
+        ...,
+        gt=0.0,
+        le=1.0,
+        strict=True,
+        description="a number above 0 and at most 1 (e.g. 0.9): the minimum value of the metric on the test split",
     )
 
 
@@ -178,14 +192,49 @@ class Project(_Strict):
     name: ResourceName = Field(..., description="the use case's name: the S3 prefix of its runs")
 
 
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """SageMaker's regions in every partition, from botocore's bundled endpoint data (no network).
+
+    Read from the JSON file directly: the same set as botocore's `get_available_regions("sagemaker")` in
+    a twentieth of the time (a botocore session costs about 0.1 s to build and is not needed here)."""
+    # find_spec locates botocore without importing it: this module stays free of the AWS SDK.
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or spec.origin is None:
+        raise ConfigError("botocore is not installed: the region cannot be checked", hint="run `make install`")
+    endpoints = Path(spec.origin).parent / "data" / "endpoints.json"
+    data = json.loads(endpoints.read_text(encoding="utf-8"))
+    return frozenset(
+        region
+        for partition in data["partitions"]
+        for region in partition["services"].get("api.sagemaker", {}).get("endpoints", {})
+        if region in partition["regions"]
+    )
+
+
 class Config(_Strict):
     project: Project
-    region: str = Field(..., pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="an AWS region such as 'eu-west-1'")
+    region: str = Field(
+        ..., pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="an AWS region where SageMaker runs, e.g. 'eu-west-1'"
+    )
     accounts: Accounts
     azure_devops: AzureDevOps
     build: Build
     deploy: DeploySettings
     profile: str = Field("default", description="the profile these values came from")
+
+    @field_validator("region")
+    @classmethod
+    def _existing_region(cls, value: str) -> str:
+        regions = known_regions()
+        if value not in regions:
+            close = sorted(r for r in regions if r.split("-")[0] == value.split("-")[0])[:6]
+            raise ValueError(
+                f"{value!r} is not a region with SageMaker in botocore's endpoint data"
+                + (f" (regions starting alike: {', '.join(close)})" if close else "")
+                + "; if AWS opened it after this botocore was released, upgrade boto3/botocore"
+            )
+        return value
 
     @property
     def is_local(self) -> bool:
@@ -232,7 +281,17 @@ def load_config(
     environ = os.environ if environ is None else environ
     file = find_config_file(path)
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = file.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{file} is not UTF-8 text: byte 0x{exc.object[exc.start]:02x} on line {line} cannot be decoded",
+            hint=f"save {file.name} as UTF-8 (e.g. `iconv -f latin1 -t utf-8 {file.name}`), then run again",
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{file} cannot be read: {exc.strerror}", hint="check the path and its permissions") from exc
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"{file} is not valid YAML: {exc}", hint="fix the syntax at the line and column shown"
@@ -289,6 +348,8 @@ def _deep_merge(base: Mapping[str, Any], override: Any) -> dict[str, Any]:
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """`MLOPS__A__B=text` as {"a.b": value}: YAML scalars, except that a key whose type is text takes the text
+    as it is, so an account id (`000000000002`) or a version-like name needs no quoting in the shell."""
     found: dict[str, Any] = {}
     for name, text in environ.items():
         if not name.upper().startswith(ENV_PREFIX):
@@ -296,11 +357,23 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
         if not parts:
             continue
+        dotted = ".".join(parts)
+        if _FIELD_IS_TEXT.get(dotted) and text != "" and not (_FIELD_IS_OPTIONAL.get(dotted) and text in _YAML_NULLS):
+            found[dotted] = text
+            continue
         try:
             value = yaml.safe_load(text) if text != "" else None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"environment variable {name}={text!r} is not a valid YAML scalar") from exc
-        found[".".join(parts)] = value
+            raise ConfigError(
+                f"environment variable {name}={text!r} is not a valid YAML scalar",
+                hint=f"write a plain value such as {name}=0.9; quote text that YAML would misread: {name}=\"'{text}'\"",
+            ) from exc
+        if isinstance(value, dict | list) and not _FIELD_IS_LIST.get(dotted):
+            raise ConfigError(
+                f"environment variable {name}={text!r} is a YAML {type(value).__name__}: expected one value",
+                hint=f"an override sets one key; for text starting with [ or {{ quote it: {name}=\"'{text}'\"",
+            )
+        found[dotted] = value
     return found
 
 
@@ -317,11 +390,20 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 _FIELD_DESCRIPTIONS: dict[str, str] = {}
+_FIELD_IS_TEXT: dict[str, bool] = {}  # dotted key -> its value is text (str, or str | None)
+_FIELD_IS_LIST: dict[str, bool] = {}
+_FIELD_IS_OPTIONAL: dict[str, bool] = {}
+_YAML_NULLS = frozenset({"null", "Null", "NULL", "~"})
 
 
 def _describe(model: type[BaseModel], prefix: str = "") -> None:
     for name, field in model.model_fields.items():
         dotted = f"{prefix}{name}"
+        union = get_origin(field.annotation) in (Union, UnionType)
+        kinds = [a for a in get_args(field.annotation) if a is not type(None)] if union else [field.annotation]
+        _FIELD_IS_TEXT[dotted] = bool(kinds) and all(kind is str for kind in kinds)
+        _FIELD_IS_LIST[dotted] = get_origin(field.annotation) is list
+        _FIELD_IS_OPTIONAL[dotted] = union and type(None) in get_args(field.annotation)
         description = field.description
         for meta in field.metadata:
             description = description or getattr(meta, "description", None)
@@ -364,6 +446,12 @@ def _explain(exc: ValidationError, *, source: str, profile: str, env_keys: Mappi
         )
         if error["type"] == "extra_forbidden":
             fix = f"remove or correct {key!r} in {origin}; check the spelling against the shipped mlops.yaml"
+        elif key in env_keys:
+            name = f"{ENV_PREFIX}{'__'.join(p.upper() for p in loc)}"
+            fix = (
+                f"set {name} to a value of the expected type; it is read as a YAML scalar, so write numbers "
+                f"and true/false unquoted ({name}=0.9); text keys take the text as it is"
+            )
         else:
             fix = f"set {key} in {origin}"
         lines.append(f"{key}: found {found_text}; expected {expected} ({error['msg']}). Fix: {fix}.")

@@ -3,7 +3,11 @@
 InvokeEndpoint loads the live variant's model artifact from the twin's S3 and runs the model's own
 inference handlers (`SAGEMAKER_PROGRAM` in `SAGEMAKER_SUBMIT_DIRECTORY`, i.e. `code/inference.py`
 inside the artifact), as the framework serving container does: real predictions, and a handler's
-ValueError becomes the client error SageMaker reports (424 ModelError, original status 400).
+ValueError becomes the client error SageMaker reports (424 ModelError, original status 400). Each
+invocation of an existing endpoint also publishes SageMaker's per-variant metrics to the account's
+CloudWatch (`AWS/SageMaker`, dimensions EndpointName and VariantName: `Invocations`,
+`Invocation4XXErrors`, `Invocation5XXErrors`, `ModelLatency` in microseconds), the metrics the rollback
+alarms read: a client's bad payload counts as 4xx, never as 5xx.
 
 UpdateEndpoint with a DeploymentConfig runs SageMaker's blue/green sequence in a background thread:
 provision the new fleet (the model must load), shift the canary share of requests, wait, shift the
@@ -157,6 +161,19 @@ class Hosting:
         rollout = self._rollouts.get((account, region, name))
         config_name = rollout.pick() if rollout else endpoint.endpoint_config_name
         data_url, environment, variant = self._container(account, region, config_name)
+        started = time.monotonic()
+        try:
+            answer = self._serve(data_url, environment, variant, body, content_type, accept)
+        except InvocationError as error:
+            original = int(error.extra.get("OriginalStatusCode", error.status))
+            self._publish(account, region, name, variant, started, original)
+            raise
+        self._publish(account, region, name, variant, started, 200)
+        return answer
+
+    def _serve(
+        self, data_url: str, environment: dict[str, str], variant: str, body: bytes, content_type: str, accept: str
+    ) -> tuple[bytes, str, str]:
         loaded = self.load(data_url, environment)
         try:
             parsed = loaded.module.input_fn(body, content_type or "application/json")
@@ -179,6 +196,27 @@ class Hosting:
         payload, out_type = result if isinstance(result, tuple) else (result, accept or "application/json")
         data = payload.encode() if isinstance(payload, str) else bytes(payload)
         return data, out_type, variant
+
+    def _publish(self, account: str, region: str, name: str, variant: str, started: float, status: int) -> None:
+        dimensions = [{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": variant}]
+        values = {
+            "Invocations": 1.0,
+            "Invocation4XXErrors": float(400 <= status < 500),
+            "Invocation5XXErrors": float(status >= 500),
+            "ModelLatency": (time.monotonic() - started) * 1_000_000,
+        }
+        cloudwatch_backends[account][region].put_metric_data(
+            "AWS/SageMaker",
+            [
+                {
+                    "MetricName": metric,
+                    "Value": value,
+                    "Unit": "Microseconds" if metric == "ModelLatency" else "None",
+                    "Dimensions": dimensions,
+                }
+                for metric, value in values.items()
+            ],
+        )
 
     # -------------------------------------------------------------------------------- update
 

@@ -10,12 +10,22 @@ What the `azure-devops` SDK (7.1.0b4) actually sends, and what this server there
   (`application/json;api-version=7.1-preview.1`, not in the query string) and a JSON body of
   `templateParameters` (string values), `resources.repositories.self.refName` and `variables`.
 - `GET .../pipelines/{id}/runs` and `GET .../pipelines/{id}/runs/{runId}`.
+- The Build API's view of the same runs (a pipeline run is a build with the same id), as Microsoft's REST
+  spec (build 7.1) defines it: `GET /{org}/{project}/_apis/build/builds` (Builds - List; filters
+  `definitions`, `tagFilters` (comma-separated, a build must carry all), `minTime`/`maxTime` on the queue
+  time, `queryOrder`, `$top`; answer `{"count", "value": [Build]}` with `templateParameters` and `tags`),
+  `POST /{org}/{project}/_apis/build/builds/{buildId}/tags` (Tags - Add Build Tags; body: a JSON array of
+  strings; answer: all tags of the build) and `GET` of the same path. Location ids
+  `0cd358e1-9217-4d94-8269-1c1ee6f93dcf` (builds, 7.1-preview.7) and `6e6114b2-8161-44c8-8f6c-c5505782427f`
+  (tags, 7.1-preview.3).
 - `POST /{org}/_apis/public/distributedtask/webhooks/{name}?api-version=6.0-preview`: an incoming
   webhook; when a secret is registered for it, the bare-hex HMAC-SHA1 of the exact body bytes must be
   in the header the (fake) service connection names.
 
 Every request is recorded (method, path, query, headers, body). Faults can be queued: any status
-(401, 429 with `Retry-After`, 503, ...) and slow answers. `on_trigger`, a callable, receives every
+(401, 429 with `Retry-After`, 503, ...) with any body and content type (a 2xx HTML sign-in page, a 204),
+slow answers, a dropped connection, and `after_create` faults that create the run first and then fail
+the answer (the run exists, the caller does not learn it). `on_trigger`, a callable, receives every
 run and webhook delivery; the local twin uses it to hand the run to its pipeline runner.
 """
 
@@ -30,7 +40,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,11 +48,15 @@ from urllib.parse import parse_qs, urlsplit
 
 RUNS_LOCATION_ID = "7859261e-d2e9-4a68-b820-a5d84cc5bb3d"
 PIPELINES_LOCATION_ID = "28e1305e-2afe-47bf-abaf-cbb0e6a91988"
+BUILDS_LOCATION_ID = "0cd358e1-9217-4d94-8269-1c1ee6f93dcf"
+BUILD_TAGS_LOCATION_ID = "6e6114b2-8161-44c8-8f6c-c5505782427f"
 DEFAULT_SIGNATURE_HEADER = "X-MLOps-Signature"
 
 _RUNS_PATH = re.compile(
     r"^/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis/pipelines/(?P<pipeline>\d+)/runs(?:/(?P<run>\d+))?/?$"
 )
+_BUILDS_PATH = re.compile(r"^/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis/build/builds/?$", re.IGNORECASE)
+_TAGS_PATH = re.compile(r"^/(?P<org>[^/]+)/(?P<project>[^/]+)/_apis/build/builds/(?P<build>\d+)/tags/?$", re.IGNORECASE)
 _WEBHOOK_PATH = re.compile(r"^/(?P<org>[^/]+)/_apis/public/distributedtask/webhooks/(?P<name>[^/]+)/?$")
 _OPTIONS_PATH = re.compile(r"^/(?P<org>[^/]+)/_apis/?$")
 
@@ -73,12 +87,36 @@ class FakeRun:
     created: datetime
     state: str = "inProgress"
     result: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+    def web_url(self, org_url: str) -> str:
+        return f"{org_url}/{self.project}/_build/results?buildId={self.id}"
+
+    def to_build_json(self, org_url: str) -> dict[str, Any]:
+        """The run as the Build API shows it (Build in Microsoft's build 7.1 spec; the fields a client reads)."""
+        api_url = f"{org_url}/{self.project}/_apis/build/Builds/{self.id}"
+        answer: dict[str, Any] = {
+            "_links": {"self": {"href": api_url}, "web": {"href": self.web_url(org_url)}},
+            "id": self.id,
+            "buildNumber": f"{self.created:%Y%m%d}.{self.id}",
+            "status": _BUILD_STATUS.get(self.state, "none"),
+            "queueTime": self.created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "url": api_url,
+            "definition": {"id": self.pipeline_id, "name": f"pipeline-{self.pipeline_id}", "type": "build"},
+            "project": {"name": self.project},
+            "sourceBranch": self.ref_name,
+            "tags": list(self.tags),
+            "templateParameters": dict(self.template_parameters),
+            "reason": "manual",
+        }
+        if self.result is not None:
+            answer["result"] = self.result
+        return answer
 
     def to_json(self, org_url: str) -> dict[str, Any]:
         api_url = f"{org_url}/{self.project}/_apis/pipelines/{self.pipeline_id}/runs/{self.id}"
-        web_url = f"{org_url}/{self.project}/_build/results?buildId={self.id}"
         answer: dict[str, Any] = {
-            "_links": {"self": {"href": api_url}, "web": {"href": web_url}},
+            "_links": {"self": {"href": api_url}, "web": {"href": self.web_url(org_url)}},
             "pipeline": {
                 "url": f"{org_url}/{self.project}/_apis/pipelines/{self.pipeline_id}?revision=1",
                 "id": self.pipeline_id,
@@ -118,8 +156,11 @@ class Fault:
     retry_after: str | None = None
     delay_seconds: float = 0.0
     body: str | None = None
-    only: str | None = None  # "options" | "runs" | "webhook" | None for any request
+    content_type: str | None = None  # None: the kind of body Azure DevOps sends for that status
+    only: str | None = None  # "options" | "runs" | "runs-get" | "builds" | "tags" | "webhook" | None for any
     times: int = 1
+    after_create: bool = False  # handle the request (a POST creates its run), then answer with the fault
+    drop_connection: bool = False  # close the connection without any answer (the answer is lost)
 
 
 @dataclass
@@ -220,21 +261,42 @@ class FakeAzureDevOps:
         retry_after: str | int | None = None,
         only: str | None = None,
         body: str | None = None,
+        content_type: str | None = None,
+        after_create: bool = False,
     ) -> None:
-        """Answer the next `times` matching requests with `status` (e.g. 401, 429 with `retry_after`, 503)."""
+        """Answer the next `times` matching requests with `status` (e.g. 401, 429 with `retry_after`, 503).
+
+        `body`/`content_type` replace the answer's body (e.g. a 200 HTML sign-in page, or JSON without an id);
+        `after_create` creates the run first, so the run exists although the caller sees the fault."""
         self._add_fault(
             Fault(
                 status=status,
                 retry_after=None if retry_after is None else str(retry_after),
                 body=body,
+                content_type=content_type,
                 only=only,
                 times=times,
+                after_create=after_create,
             )
         )
 
-    def slow_next(self, seconds: float, *, times: int = 1, only: str | None = None, status: int | None = None) -> None:
-        """Hold the next `times` matching answers for `seconds` (cut short when the server stops)."""
-        self._add_fault(Fault(status=status, delay_seconds=seconds, only=only, times=times))
+    def drop_next(self, *, times: int = 1, only: str | None = None, after_create: bool = False) -> None:
+        """Close the connection of the next `times` matching requests without answering (the answer is lost);
+        with `after_create` the run is created first."""
+        self._add_fault(Fault(drop_connection=True, only=only, times=times, after_create=after_create))
+
+    def slow_next(
+        self,
+        seconds: float,
+        *,
+        times: int = 1,
+        only: str | None = None,
+        status: int | None = None,
+        after_create: bool = False,
+    ) -> None:
+        """Hold the next `times` matching answers for `seconds` (cut short when the server stops); with
+        `after_create` the run is created before the wait (a read timeout that hides a created run)."""
+        self._add_fault(Fault(status=status, delay_seconds=seconds, only=only, times=times, after_create=after_create))
 
     def register_webhook(
         self, name: str, *, secret: str | None = None, signature_header: str = DEFAULT_SIGNATURE_HEADER
@@ -276,7 +338,7 @@ class FakeAzureDevOps:
             return list(self._deliveries)
 
     def requests_to(self, kind: str) -> list[RecordedRequest]:
-        """Recorded requests of one kind: "options", "runs" (POST), "runs-get" or "webhook"."""
+        """Recorded requests of one kind: "options", "runs" (POST), "runs-get", "builds", "tags" or "webhook"."""
         return [r for r in self.requests if _kind(r.method, r.path) == kind]
 
     # ------------------------------------------------------------------------------------ internals
@@ -284,8 +346,8 @@ class FakeAzureDevOps:
     def _add_fault(self, fault: Fault) -> None:
         if fault.times < 1:
             raise ValueError(f"times must be >= 1, got {fault.times}")
-        if fault.only not in (None, "options", "runs", "runs-get", "webhook"):
-            raise ValueError(f"only must be options, runs, runs-get, webhook or None; got {fault.only!r}")
+        if fault.only not in (None, *_KINDS):
+            raise ValueError(f"only must be one of {', '.join(_KINDS)} or None; got {fault.only!r}")
         with self._lock:
             self._faults.append(fault)
 
@@ -318,13 +380,26 @@ class FakeAzureDevOps:
             return any(hmac.compare_digest(value, token) for token in self.bearer_tokens)
         return False
 
-    def _handle(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+    def _handle(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes] | None:
+        """The answer, or None to close the connection without one."""
         kind = _kind(request.method, request.path)
         fault = self._take_fault(kind)
-        if fault is not None and fault.delay_seconds:
+        if fault is None or not fault.after_create:
+            if fault is not None and fault.delay_seconds:
+                self._stopping.wait(fault.delay_seconds)
+            if fault is not None and fault.drop_connection:
+                return None
+            if fault is not None and fault.status is not None:
+                return _fault_answer(fault)
+            return self._answer(request, kind)
+        answer = self._answer(request, kind)  # the run is created; then its answer goes wrong
+        if fault.delay_seconds:
             self._stopping.wait(fault.delay_seconds)
-        if fault is not None and fault.status is not None:
-            return _fault_answer(fault)
+        if fault.drop_connection:
+            return None
+        return _fault_answer(fault) if fault.status is not None else answer
+
+    def _answer(self, request: RecordedRequest, kind: str) -> tuple[int, dict[str, str], bytes]:
         if kind == "webhook":
             return self._webhook(request)  # public endpoint: the HMAC signature is its only check
         if not self._authorized(request):
@@ -333,6 +408,8 @@ class FakeAzureDevOps:
             )
         if kind == "options":
             return self._options(request)
+        if kind in ("builds", "tags"):
+            return self._build_api(request, kind)
         match = _RUNS_PATH.match(request.path)
         if match is None or match["org"].lower() != self.organization.lower():
             return _wrapped_error(
@@ -379,8 +456,82 @@ class FakeAzureDevOps:
                 "maxVersion": 7.2,
                 "releasedVersion": "0.0",
             },
+            {
+                "id": BUILDS_LOCATION_ID,
+                "area": "build",
+                "resourceName": "builds",
+                "routeTemplate": "{project}/_apis/build/Builds/{buildId}",
+                "resourceVersion": 7,
+                "minVersion": 1.0,
+                "maxVersion": 7.2,
+                "releasedVersion": "7.1",
+            },
+            {
+                "id": BUILD_TAGS_LOCATION_ID,
+                "area": "build",
+                "resourceName": "tags",
+                "routeTemplate": "{project}/_apis/build/builds/{buildId}/tags/{*tag}",
+                "resourceVersion": 3,
+                "minVersion": 2.0,
+                "maxVersion": 7.2,
+                "releasedVersion": "7.1",
+            },
         ]
         return _json(200, {"count": len(locations), "value": locations})
+
+    def _build_api(self, request: RecordedRequest, kind: str) -> tuple[int, dict[str, str], bytes]:
+        match = (_BUILDS_PATH if kind == "builds" else _TAGS_PATH).match(request.path)
+        if match is None or match["org"].lower() != self.organization.lower():
+            return _wrapped_error(404, f"no route for {request.method} {request.path} on {self.organization}")
+        if not _api_version(request):
+            return _wrapped_error(400, "No api-version was supplied for the request: add it to Accept or the query")
+        project = match["project"]
+        if kind == "builds":
+            if request.method != "GET":
+                return _wrapped_error(405, f"{request.method} on Builds is not served by the fake (only List)")
+            return _json(200, self._list_builds(request.query, project))
+        build_id = int(match["build"])
+        run = next((r for r in self.runs if r.id == build_id and r.project == project), None)
+        if run is None:
+            return _wrapped_error(404, f"The requested build {build_id} could not be found.")
+        if request.method == "POST":
+            try:
+                tags = request.json()
+            except ValueError:
+                return _wrapped_error(400, "the request body is not JSON: expected an array of tag strings")
+            if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+                return _wrapped_error(400, f"expected a JSON array of non-empty tag strings, got {tags!r}")
+            with self._lock:
+                for tag in tags:
+                    if tag.strip() not in run.tags:
+                        run.tags.append(tag.strip())
+        elif request.method != "GET":
+            return _wrapped_error(405, f"{request.method} on build tags is not served by the fake (GET, POST)")
+        tags_now = sorted(run.tags)
+        return _json(200, {"count": len(tags_now), "value": tags_now})
+
+    def _list_builds(self, query: dict[str, list[str]], project: str) -> dict[str, Any]:
+        def one(name: str) -> str | None:
+            return query[name][0] if name in query else None
+
+        definitions = {int(d) for d in (one("definitions") or "").split(",") if d.strip()}
+        tag_filters = [t.strip() for t in (one("tagFilters") or "").split(",") if t.strip()]
+        min_time, max_time = _query_time(one("minTime")), _query_time(one("maxTime"))
+        ascending = (one("queryOrder") or "queueTimeDescending") == "queueTimeAscending"
+        builds = [
+            r
+            for r in sorted(self.runs, key=lambda r: (r.created, r.id), reverse=not ascending)
+            if r.project == project
+            and (not definitions or r.pipeline_id in definitions)
+            and all(tag.lower() in {t.lower() for t in r.tags} for tag in tag_filters)
+            and (min_time is None or r.created >= min_time)
+            and (max_time is None or r.created <= max_time)
+        ]
+        top = one("$top")
+        if top is not None:
+            builds = builds[: int(top)]
+        listed = [b.to_build_json(self.org_url) for b in builds]
+        return {"count": len(listed), "value": listed}
 
     def _start_run(self, request: RecordedRequest, project: str, pipeline_id: int) -> tuple[int, dict[str, str], bytes]:
         try:
@@ -452,11 +603,20 @@ class FakeAzureDevOps:
         return None
 
 
+# A run's state (Pipelines API) as the same run's status in the Build API.
+_BUILD_STATUS = {"inProgress": "inProgress", "completed": "completed", "canceling": "cancelling", "unknown": "none"}
+_KINDS = ("options", "runs", "runs-get", "builds", "tags", "webhook")
+
+
 def _kind(method: str, path: str) -> str:
     if method == "OPTIONS":
         return "options"
     if _WEBHOOK_PATH.match(path):
         return "webhook"
+    if _BUILDS_PATH.match(path):
+        return "builds"
+    if _TAGS_PATH.match(path):
+        return "tags"
     if _RUNS_PATH.match(path):
         return "runs" if method == "POST" else "runs-get"
     return "other"
@@ -467,6 +627,13 @@ def _api_version(request: RecordedRequest) -> str | None:
         return request.query["api-version"][0]
     found = re.search(r"api-version=([\w.\-]+)", request.header("accept") or "")
     return found.group(1) if found else None
+
+
+def _query_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -497,6 +664,8 @@ def _fault_answer(fault: Fault) -> tuple[int, dict[str, str], bytes]:
     if fault.status is None:
         raise ValueError("a fault answer needs a status")
     headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+    if fault.content_type is not None:
+        return fault.status, {"Content-Type": fault.content_type, **headers}, (fault.body or "").encode("utf-8")
     if fault.status == 401:
         return _text(401, fault.body or "Access Denied: the token has expired (fake fault).", headers)
     if fault.status >= 500:
@@ -550,7 +719,13 @@ class _Handler(BaseHTTPRequestHandler):
         )
         fake = self.server.fake
         fake._record(request)
-        status, headers, payload = fake._handle(request)
+        answer = fake._handle(request)
+        if answer is None:  # a lost answer: the connection closes with nothing sent
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        status, headers, payload = answer
         try:
             self.send_response(status)
             for name, value in headers.items():

@@ -342,6 +342,35 @@ class TwinServer:
         self._patches.close()
 
 
+def watch_state_dir(
+    directory: Path, stop: Callable[[], None], *, interval: float, wait: Callable[[float], bool]
+) -> bool:
+    """Check every `interval` seconds that the state folder exists; when it is gone, `stop()` and return True.
+    Returns False when `wait` reports the twin stopping by other means (it returns True then)."""
+    while not wait(interval):
+        if not directory.is_dir():
+            logging.getLogger(__name__).warning("state folder %s was removed: the twin stops", directory)
+            stop()
+            return True
+    return False
+
+
+def stop_when_state_dir_removed(
+    directory: Path, stop: Callable[[], None], *, interval: float, stopped: threading.Event
+) -> threading.Thread:
+    """Stop the twin when its state folder disappears (a deleted clone, `rm -rf .mlops`): nothing could
+    reach or stop it any more (`mlops local down` finds no state), so it would otherwise run forever."""
+    thread = threading.Thread(
+        target=watch_state_dir,
+        args=(directory, stop),
+        kwargs={"interval": interval, "wait": stopped.wait},
+        name="twin-state-watch",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the background process that `mlops local up` starts."""
     parser = argparse.ArgumentParser(description="the local twin's AWS endpoint (started by `mlops local up`)")
@@ -350,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", required=True, help="JSON: {automation, staging, prod}")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument(
+        "--watch-seconds", type=float, default=2.0, help="how often to check that the state folder still exists"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -367,7 +399,12 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=twin.stop, daemon=True).start()
 
     signal.signal(signal.SIGTERM, shutdown)
-    twin.serve_forever()
+    stopped = threading.Event()
+    stop_when_state_dir_removed(args.state_dir, twin.stop, interval=args.watch_seconds, stopped=stopped)
+    try:
+        twin.serve_forever()
+    finally:
+        stopped.set()
     return 0
 
 

@@ -2,8 +2,10 @@
 
 The server runs as one background process (`python -m mlops.local.server`) whose state lives under
 one directory (default `.mlops/twin` beside mlops.yaml; `MLOPS_TWIN_DIR` overrides). `down` stops it
-and removes the directory. Scripts reach the twin only through `AWS_ENDPOINT_URL` and credentials,
-exactly as they would reach AWS.
+and removes the directory. What the twin keeps: its AWS state (moto) lives in that process's memory only,
+so when the process dies the state is lost; `up` then starts an empty twin and says so. A server whose
+directory was removed stops itself (`mlops.local.server.stop_when_state_dir_removed`). Scripts reach
+the twin only through `AWS_ENDPOINT_URL` and credentials, exactly as they would reach AWS.
 """
 
 from __future__ import annotations
@@ -82,6 +84,14 @@ def running(directory: Path) -> TwinState | None:
     return state
 
 
+def stopped(directory: Path) -> TwinState | None:
+    """The state of a twin that was started here and is gone now (killed, crashed, machine restarted)."""
+    state = read_state(directory)
+    if state is None or (_alive(state.pid) and healthy(state.url)):
+        return None
+    return state
+
+
 def automation_session(url: str, region: str) -> boto3.Session:
     _point_at(url)
     return boto3.Session(aws_access_key_id=TWIN_ACCESS_KEY, aws_secret_access_key=TWIN_SECRET, region_name=region)
@@ -109,6 +119,13 @@ def up(
     existing = running(directory)
     if existing is not None:
         return existing, False
+    crashed = stopped(directory)
+    if crashed is not None:
+        progress(
+            f"the twin started at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(crashed.started))} "
+            f"(pid {crashed.pid}) has stopped and its state is lost (it lived in that process's memory): "
+            "this twin starts empty; build and approve again (or run `mlops demo`)"
+        )
     if directory.exists():
         shutil.rmtree(directory)  # a stale directory from a crashed twin
     directory.mkdir(parents=True)

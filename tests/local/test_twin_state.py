@@ -1,0 +1,83 @@
+"""The twin says what it keeps (issue 19, item 8): its state lives in the server's memory, a dead server is
+reported as "the twin stopped (state lost)", `local up` after a crash says it starts empty, and a server
+whose state folder was removed stops by itself."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from mlops.cli import main
+from mlops.local.server import watch_state_dir
+from mlops.local.twin import read_state
+
+pytestmark = pytest.mark.slow
+
+
+def _kill(pid: int) -> None:
+    os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)  # reap it: `mlops local up` started it from this process
+
+
+def test_a_crashed_twin_is_reported_as_stopped_and_up_says_it_starts_empty(
+    twin_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--profile", "local", "local", "up"]) == 0
+    capsys.readouterr()
+    state = read_state(twin_dir)
+    assert state is not None
+    _kill(state.pid)  # the server dies (OOM, kill -9, a closed laptop lid...)
+
+    assert main(["--profile", "local", "registry", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the twin stopped (state lost)") and "Traceback" not in err
+    assert "fix: `mlops local up` starts an empty twin" in err
+    assert main(["local", "status"]) == 1
+    assert "twin: stopped (state lost)" in capsys.readouterr().out
+    assert main(["local", "env"]) == 1
+    assert "the twin stopped (state lost)" in capsys.readouterr().err
+
+    assert main(["--profile", "local", "local", "up"]) == 0
+    out, err = capsys.readouterr()
+    assert f"(pid {state.pid}) has stopped and its state is lost" in err and "this twin starts empty" in err
+    assert "twin started at http://127.0.0.1:" in out
+
+
+def test_a_twin_whose_state_folder_was_removed_stops_by_itself(
+    twin_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--profile", "local", "local", "up"]) == 0
+    state = read_state(twin_dir)
+    assert state is not None
+    shutil.rmtree(twin_dir)  # e.g. the clone holding .mlops/twin was deleted: `local down` cannot find it now
+    # The server is this process's child: waitpid blocks until it exits (its watch checks every 2 s).
+    _, status = os.waitpid(state.pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_the_watch_stops_only_when_the_folder_is_gone(tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    directory.mkdir()
+    stops: list[str] = []
+    ticks: list[float] = []
+
+    def ticking(limit: int):  # type: ignore[no-untyped-def]
+        def wait(seconds: float) -> bool:  # Event.wait: True once the twin stops by other means
+            ticks.append(seconds)
+            return len(ticks) > limit
+
+        return wait
+
+    assert watch_state_dir(directory, lambda: stops.append("stop"), interval=2.0, wait=ticking(5)) is False
+    assert stops == [] and ticks == [2.0] * 6  # five checks found the folder; then the twin stopped anyway
+
+    directory.rmdir()
+    ticks.clear()
+    assert watch_state_dir(directory, lambda: stops.append("stop"), interval=2.0, wait=ticking(5)) is True
+    assert stops == ["stop"] and ticks == [2.0]
