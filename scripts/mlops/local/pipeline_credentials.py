@@ -17,6 +17,7 @@ import botocore.exceptions
 
 from mlops.core.aws import error_message
 from mlops.core.errors import PipelineRunError
+from mlops.local.errors import TwinError
 from mlops.local.oidc import Issuer, connection_roles
 from mlops.local.twin import TwinState, environment, running
 
@@ -30,8 +31,11 @@ SESSION_SECONDS = 3600
 
 def connection_credentials(state: TwinState, directory: Path, name: str, account: str) -> dict[str, str]:
     """What the AWS Toolkit exports for one OIDC service connection: role credentials from a web identity."""
-    issuer = Issuer.load(directory)
-    role_arn = connection_roles(directory)[account]
+    try:
+        issuer = Issuer.load(directory)
+        role_arn = connection_roles(directory)[account]
+    except TwinError as exc:  # the step that needs the connection fails, as in the runner's other errors
+        raise PipelineRunError(f"service connection {name!r}: {exc.message}", hint=exc.hint) from exc
     token = issuer.token(issuer.project, name)
     sts = boto3.client("sts", endpoint_url=state.url, region_name=state.region)
     try:
