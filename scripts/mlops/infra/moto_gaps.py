@@ -88,6 +88,8 @@ def supplement(session: Any, spec: StackSpec, progress: Callable[[str], None] = 
     result = gaps.run()
     for line in result.created:
         progress(f"twin: {line}")
+    for line in result.gaps:
+        progress(f"known gap: {line}")
     return result
 
 
