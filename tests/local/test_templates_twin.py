@@ -120,6 +120,24 @@ def test_the_bridge_runs_on_the_templates_function_secret_table_and_rule(twin: T
     assert twin.made.bridge_dlq_url.endswith("/mlops-bridge-dlq")
 
 
+def test_the_registry_carries_the_templates_cross_account_policy(twin: Twin) -> None:
+    sagemaker = twin.client("sagemaker")
+    group = sagemaker.describe_model_package_group(ModelPackageGroupName="breast-cancer")
+    assert (
+        group["ModelPackageGroupDescription"]
+        == "breast-cancer models built by breast-cancer-build; approval deploys them"
+    )
+    policy = json.loads(
+        sagemaker.get_model_package_group_policy(ModelPackageGroupName="breast-cancer")["ResourcePolicy"]
+    )
+    (statement,) = policy["Statement"]
+    assert statement["Principal"]["AWS"] == ["arn:aws:iam::000000000002:root", "arn:aws:iam::000000000003:root"]
+    assert statement["Condition"]["ArnEquals"]["aws:PrincipalArn"] == [
+        "arn:aws:iam::000000000002:role/mlops-deploy",
+        "arn:aws:iam::000000000003:role/mlops-deploy",
+    ]
+
+
 def test_buckets_are_encrypted_with_the_templates_keys_and_carry_their_policies(twin: Twin) -> None:
     s3 = twin.client("s3")
     bucket = twin.config.build.artifact_bucket
@@ -138,3 +156,11 @@ def test_buckets_are_encrypted_with_the_templates_keys_and_carry_their_policies(
     (stage_rule,) = staging_s3.get_bucket_encryption(Bucket=stage_bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     stage_key = twin.client("kms", "staging").describe_key(KeyId="alias/mlops-staging")["KeyMetadata"]["Arn"]
     assert stage_rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == stage_key
+
+
+def test_objects_can_be_written_and_read_under_the_templates_bucket_policy(twin: Twin) -> None:
+    """moto alone refuses every object request under a bucket policy with conditions (DenyInsecureTransport)."""
+    s3 = twin.client("s3")
+    bucket = twin.config.build.artifact_bucket
+    s3.put_object(Bucket=bucket, Key="breast-cancer/probe.txt", Body=b"x", ServerSideEncryption="aws:kms")
+    assert s3.get_object(Bucket=bucket, Key="breast-cancer/probe.txt")["Body"].read() == b"x"

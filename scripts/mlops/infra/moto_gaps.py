@@ -11,8 +11,9 @@ twin, `supplement_stack`:
    roles (the OIDC provider, the bridge's secret) and a function's environment (ADO_AUTH_SECRET_ARN);
 3. applies the two AWS::S3::Bucket properties moto drops (VersioningConfiguration, PublicAccessBlockConfiguration).
 
-What even the twin cannot do is returned as known gaps (one line each), never skipped silently: moto has no
-PutModelPackageGroupPolicy, so a model package group policy is not stored.
+What even the twin cannot do is returned as known gaps (one line each), never skipped silently. (moto has no
+PutModelPackageGroupPolicy: the twin's server adds it, mlops/local/moto_fixes.py, and so must any moto this runs
+against.)
 """
 
 from __future__ import annotations
@@ -294,11 +295,22 @@ class _Gaps:
                 request["Tags"] = properties["Tags"]
             sagemaker.create_model_package_group(**request)
             self.result.created.append(f"model package group {name}")
-        if properties.get("ModelPackageGroupPolicy"):
-            self.result.gaps.append(
-                f"model package group policy of {name} ({logical_id}) not stored: moto has no "
-                "PutModelPackageGroupPolicy, so cross-account reads of the registry are not checked against it"
-            )
+        policy = properties.get("ModelPackageGroupPolicy")
+        if policy:
+            document = json.loads(policy) if isinstance(policy, str) else policy
+            try:
+                live = json.loads(
+                    sagemaker.get_model_package_group_policy(ModelPackageGroupName=name)["ResourcePolicy"]
+                )
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) != "ValidationException":
+                    raise  # moto without the twin's PutModelPackageGroupPolicy answers 500: a clear failure
+                live = None
+            if live != document:
+                sagemaker.put_model_package_group_policy(
+                    ModelPackageGroupName=name, ResourcePolicy=json.dumps(document)
+                )
+                self.result.created.append(f"model package group policy of {name}")
 
     def _reapply_references_to_skipped(self) -> None:
         """Created resources whose properties referred to a skipped one got nothing from moto: apply them again."""

@@ -44,7 +44,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from mlops.local.endpoints import Hosting, InvocationError, error_body
 from mlops.local.executor import Execution, Executor, StepCache
-from mlops.local.moto_fixes import key_policy_as_text, no_partial_bucket_policy_evaluation
+from mlops.local.moto_fixes import (
+    key_policy_as_text,
+    model_package_group_policies,
+    no_partial_bucket_policy_evaluation,
+)
 from mlops.local.moto_registry import aws_update_model_package_semantics
 from mlops.local.oidc import TokenRejected, check_web_identity
 from mlops.local.registry_events import state_change_entry
@@ -356,9 +360,10 @@ class TwinServer:
     def _patch_moto(self) -> None:
         # SageMaker leaves absent UpdateModelPackage fields alone; moto 5.2.5 clears them.
         self._patches.enter_context(aws_update_model_package_semantics())
-        # Two moto defects the templates' resources hit (mlops/local/moto_fixes.py).
+        # Two moto defects and one missing API the templates' resources hit (mlops/local/moto_fixes.py).
         self._patches.enter_context(key_policy_as_text())
         self._patches.enter_context(no_partial_bucket_policy_evaluation())
+        self._patches.enter_context(model_package_group_policies())
 
     def start(self) -> TwinServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
