@@ -62,8 +62,8 @@ def root_access_key(account: str) -> str:
     return f"twin-{account}"
 
 
-def root_session(url: str, account: str, region: str) -> boto3.Session:
-    del url  # the endpoint comes from AWS_ENDPOINT_URL, as for every client of the twin
+def root_session(account: str, region: str) -> boto3.Session:
+    """The account's administrator; the endpoint comes from AWS_ENDPOINT_URL, as for every client of the twin."""
     return boto3.Session(
         aws_access_key_id=root_access_key(account), aws_secret_access_key=ROOT_SECRET, region_name=region
     )
@@ -146,7 +146,7 @@ def bootstrap(
         organization_name(config.azure_devops.organization_url),
         config.azure_devops.project,
     )
-    sessions = {account: root_session("", account, region) for account in ACCOUNTS}
+    sessions = {account: root_session(account, region) for account in ACCOUNTS}
     code_bucket = f"mlops-bridge-code-{config.accounts.automation.id}-{region}"
     code = (code_bucket, _upload_bridge_code(sessions["automation"], code_bucket, region))
     gaps: list[str] = []
