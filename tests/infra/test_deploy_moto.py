@@ -140,6 +140,33 @@ def test_the_twin_adds_what_moto_skips_and_the_local_flow_needs(aws_accounts: Se
     variables = automation.client("lambda").get_function_configuration(FunctionName="mlops-bridge")["Environment"]
     assert variables["Variables"]["ADO_AUTH_SECRET_ARN"] == secret["ARN"]
     assert "twin: model package group breast-cancer" in lines
+
+    # The OIDC provider from the template's properties, and the trust that moto had left as {"Federated": "None"}
+    iam = automation.client("iam")
+    provider = f"arn:aws:iam::{AUTOMATION}:oidc-provider/vstoken.dev.azure.com/{ORG_ID}"
+    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider)["ClientIDList"] == [
+        "api://AzureADTokenExchange"
+    ]
+    (trust,) = iam.get_role(RoleName="mlops-deploy")["Role"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Federated": provider}
+    assert (
+        trust["Condition"]["StringEquals"][f"vstoken.dev.azure.com/{ORG_ID}:sub"]
+        == "sc://local-org/mlops/aws-automation"
+    )
+    bridge = iam.get_role_policy(RoleName="mlops-bridge", PolicyName="bridge")["PolicyDocument"]["Statement"]
+    assert [s["Resource"] for s in bridge if s["Sid"] == "ReadAuthSecret"] == [secret["ARN"]]
+    ops_key = automation.client("kms").describe_key(KeyId="alias/mlops-ops")["KeyMetadata"]["Arn"]
+    assert secret["KmsKeyId"] == ops_key
+    # resource policies and alarms from the template, with their references resolved
+    policy = json.loads(automation.client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
+    assert policy["Statement"][0]["Resource"] == [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
+    sqs = automation.client("sqs")
+    dlq = sqs.get_queue_url(QueueName="mlops-bridge-dlq")["QueueUrl"]
+    queue_policy = json.loads(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert {s["Sid"] for s in queue_policy["Statement"]} == {"DenyInsecureTransport", "EventBridgeDeadLetters"}
+    alarms = {a["AlarmName"]: a for a in automation.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    assert alarms["mlops-bridge-dlq-not-empty"]["Dimensions"] == [{"Name": "QueueName", "Value": "mlops-bridge-dlq"}]
+    assert alarms["mlops-bridge-errors"]["AlarmActions"] == [f"arn:aws:sns:us-east-1:{AUTOMATION}:mlops-bridge-alarms"]
     assert supplement_stack(automation, spec, progress=quiet) == []  # idempotent
 
 

@@ -13,6 +13,7 @@ import pytest
 from mlops.infra.templates import TEMPLATE_BODY_LIMIT, load_template, template_body
 
 from .conftest import TEMPLATE_FILES
+from .service_authorization import expand, supports
 
 # Actions IAM offers no resource-level permissions for: Resource "*" is the only form. All read-only, except
 # PutMetricData and the autoscaling writes, which must then carry a condition that narrows them.
@@ -28,8 +29,9 @@ RESOURCE_WILDCARD_OK = {
     "cloudwatch:PutMetricData": "cloudwatch:namespace",
     "application-autoscaling:DeleteScalingPolicy": "application-autoscaling:service-namespace",
     "application-autoscaling:DeregisterScalableTarget": "application-autoscaling:service-namespace",
-    "application-autoscaling:DescribeScalableTargets": "application-autoscaling:service-namespace",
-    "application-autoscaling:DescribeScalingPolicies": "application-autoscaling:service-namespace",
+    # Read-only and without condition keys (Service Authorization Reference): no condition can narrow them.
+    "application-autoscaling:DescribeScalableTargets": None,
+    "application-autoscaling:DescribeScalingPolicies": None,
     "application-autoscaling:PutScalingPolicy": "application-autoscaling:service-namespace",
     "application-autoscaling:RegisterScalableTarget": "application-autoscaling:service-namespace",
 }
@@ -268,3 +270,96 @@ def test_the_body_sent_is_the_same_template_and_fits_inline(path: Path) -> None:
     body = template_body(path)
     assert json.loads(body) == load_template(path)
     assert len(body.encode()) < TEMPLATE_BODY_LIMIT - 5_000, "keep headroom for growth"
+
+
+@pytest.mark.parametrize("name", ["automation", "target"])
+def test_every_action_is_one_aws_knows(templates: dict[str, dict[str, Any]], name: str) -> None:
+    for where, statement, _ in all_statements(templates[name]):
+        for action in as_list(statement.get("Action", [])):
+            assert expand(action), f"{where}: {action} is no action of the Service Authorization Reference"
+
+
+def condition_keys_of(statement: dict[str, Any]) -> list[str]:
+    return [key for condition in statement.get("Condition", {}).values() for key in condition]
+
+
+@pytest.mark.parametrize("name", ["automation", "target"])
+def test_every_condition_key_is_supported_by_every_action_of_its_statement(
+    templates: dict[str, dict[str, Any]], name: str
+) -> None:
+    """A key the action does not support is absent from its requests: the statement never matches that action."""
+    checked = 0
+    for where, statement, _ in all_statements(templates[name]):
+        federated = "Federated" in (statement.get("Principal") or {})
+        for key in condition_keys_of(statement):
+            for pattern in as_list(statement.get("Action", [])):
+                for action in expand(pattern):
+                    checked += 1
+                    assert supports(action, key, federated=federated), (
+                        f"{where} (Sid {statement.get('Sid', '-')}): {action} does not support the condition key "
+                        f"{key}, so the statement never applies to it; move the action to a statement without it"
+                    )
+    assert checked > 20, "the walk found too few conditions to mean anything"
+
+
+def test_condition_key_check_knows_a_supported_key_from_an_unsupported_one() -> None:
+    assert supports("kms:CreateGrant", "kms:GrantIsForAWSResource")
+    assert not supports("kms:DescribeKey", "kms:GrantIsForAWSResource")
+    assert supports("application-autoscaling:PutScalingPolicy", "application-autoscaling:service-namespace")
+    assert not supports("application-autoscaling:DescribeScalableTargets", "application-autoscaling:service-namespace")
+    assert supports("logs:CreateLogGroup", "aws:SourceAccount")  # global
+    assert supports("kms:Decrypt", "kms:EncryptionContext:aws:logs:arn")  # a ${EncryptionContextKey} template
+    assert not supports("s3:GetObject", "aws:RequestTag/team")  # tag keys are per action
+    assert supports("sts:AssumeRoleWithWebIdentity", "vstoken.dev.azure.com/x:sub", federated=True)
+
+
+SUBSTITUTIONS = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "eu-west-1",
+    "AWS::AccountId": "222222222222",
+    "ProjectName": "breast-cancer",
+}
+
+
+def rendered(value: Any) -> str:
+    text = sub_text(value)
+    return re.sub(r"\$\{([^}]+)\}", lambda m: SUBSTITUTIONS.get(m.group(1), m.group(0)), text)
+
+
+def iam_matches(pattern: str, arn: str) -> bool:
+    """IAM's ARN wildcards: * any run of characters (also '/'), ? one character; case-sensitive."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
+
+
+def allowed(policy: dict[str, Any], action: str, arn: str) -> bool:
+    for statement in policy["Statement"]:
+        if statement["Effect"] != "Allow" or action not in as_list(statement["Action"]):
+            continue
+        if statement.get("Condition"):
+            continue  # no request context here: only unconditional grants count
+        if any(iam_matches(rendered(r), arn) for r in as_list(statement["Resource"])):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("endpoint", ["breast-cancer", "breast-cancer-staging"])
+def test_the_deploy_role_can_manage_the_alarms_target_tracking_creates(
+    templates: dict[str, dict[str, Any]], endpoint: str
+) -> None:
+    """PutScalingPolicy (target tracking) creates, reads and deletes alarms with the caller's rights.
+
+    Application Auto Scaling names them TargetTracking-<resource id>-AlarmHigh|AlarmLow-<uuid>, the resource
+    id of an endpoint variant being endpoint/<endpoint>/variant/<variant>.
+    """
+    role = templates["target"]["Resources"]["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    prefix = "arn:aws:cloudwatch:eu-west-1:222222222222:alarm:"
+    for suffix in ("AlarmHigh", "AlarmLow"):
+        name = f"TargetTracking-endpoint/{endpoint}/variant/AllTraffic-{suffix}-0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
+        for action in ("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"):
+            assert allowed(role, action, prefix + name), f"{action} on {name}"
+    # and still not on another project's alarms
+    other = prefix + "TargetTracking-endpoint/fraud/variant/AllTraffic-AlarmHigh-0a1b2c3d"
+    assert not allowed(role, "cloudwatch:DeleteAlarms", other)
+    # the rollback alarms the deploy creates itself keep their project names
+    assert allowed(role, "cloudwatch:PutMetricAlarm", prefix + f"{endpoint}-5xx-errors")

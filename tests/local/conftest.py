@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from mlops.core.config import Config, load_config
-from mlops.local.bootstrap import Bootstrapped, bootstrap
+from mlops.local.bootstrap import Bootstrapped, bootstrap, root_access_key
 from mlops.local.server import TwinServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,20 +25,9 @@ class Twin:
     made: Bootstrapped
 
     def session(self, account: str = "automation") -> boto3.Session:
-        base = boto3.Session(
-            aws_access_key_id="twin-automation", aws_secret_access_key="x", region_name=self.config.region
-        )
-        if account == "automation":
-            return base
-        role = getattr(self.config.accounts, account).role_arn()
-        creds = base.client("sts", endpoint_url=self.server.url).assume_role(RoleArn=role, RoleSessionName="twin-test")[
-            "Credentials"
-        ]
+        # The account's administrator (the twin's root credentials of it), as `mlops local env --account` gives.
         return boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=self.config.region,
+            aws_access_key_id=root_access_key(account), aws_secret_access_key="x", region_name=self.config.region
         )
 
     def client(self, service: str, account: str = "automation") -> Any:
@@ -64,6 +53,7 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
         made = bootstrap(
             config,
             boto3.Session(aws_access_key_id="twin-automation", aws_secret_access_key="x", region_name=config.region),
+            directory=server.state_dir,
         )
         yield Twin(server=server, config=config, made=made)
     finally:

@@ -18,7 +18,14 @@ def test_lifecycle_env_and_registry(twin_dir: Path, capsys: pytest.CaptureFixtur
     assert "no twin is running" in capsys.readouterr().err
 
     assert main(["--profile", "local", "local", "up"]) == 0
-    assert "twin started at http://127.0.0.1:" in capsys.readouterr().out
+    started = capsys.readouterr()
+    assert "twin started at http://127.0.0.1:" in started.out
+    # provisioned from the templates, and every way the twin differs from AWS said on one line
+    for stack in ("mlops-automation", "mlops-staging", "mlops-prod"):
+        assert f"{stack}: CREATE_COMPLETE from " in started.err
+    gaps = [line for line in started.err.splitlines() if line.startswith("known gap: ")]
+    assert any("mlops-approvals instead of the mlops-bridge Lambda" in line for line in gaps), gaps
+    assert any("monitor" in line for line in gaps), gaps
     assert main(["--profile", "local", "local", "up"]) == 0
     assert "already running" in capsys.readouterr().out
     assert main(["local", "status"]) == 0
@@ -28,7 +35,8 @@ def test_lifecycle_env_and_registry(twin_dir: Path, capsys: pytest.CaptureFixtur
     lines = capsys.readouterr().out.splitlines()
     exported = dict(line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))
     assert exported["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
-    assert exported["AWS_SESSION_TOKEN"]  # staging is reached through sts:AssumeRole
+    # the staging account's administrator: the templates' deploy role trusts only its service connection
+    assert exported["AWS_ACCESS_KEY_ID"] == "twin-staging" and "AWS_SESSION_TOKEN" not in exported
 
     assert main(["--profile", "local", "registry", "list"]) == 0
     assert "no packages in group breast-cancer" in capsys.readouterr().err

@@ -27,7 +27,8 @@ def test_shipped_config_loads_for_default_and_local_profiles(repo_root: Path) ->
     ]
     # The profile overrides key by key: untouched keys keep the top-level value.
     assert local.build.model_package_group == default.build.model_package_group
-    assert local.build.kms_key_id is None and default.build.kms_key_id == "alias/mlops-artifacts"
+    # KMS stays on in the twin: its artifact key is the template's (no quiet local relaxation).
+    assert local.build.kms_key_id == default.build.kms_key_id == "alias/mlops-artifacts"
     assert local.execution_role_arn() == "arn:aws:iam::000000000001:role/mlops-sagemaker-pipeline"
 
 

@@ -8,6 +8,8 @@ update, the stack's previous value (so a value given once, such as the Azure Dev
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,7 +48,11 @@ def stack_name(account: AccountName) -> str:
     return f"mlops-{account}"
 
 
-class _CfnLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (about 5x faster on automation.yaml, which the twin loads at every start).
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CfnLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """Reads CloudFormation YAML: short-form intrinsics (!Ref, !Sub, ...) become their long form."""
 
 
@@ -68,6 +74,19 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path) -> dict[str, Any]:
+    """The template as a fresh document (callers may change their copy)."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise InfraError(
+            f"cannot read template {path}: {exc}", hint="run from a checkout of the repository (infra/templates/)"
+        ) from exc
+    return copy.deepcopy(_parsed(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
+    del mtime_ns, size  # part of the cache key: an edited template is read again
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -1,26 +1,77 @@
-"""What the cloud would have before the first build, created in the twin through boto3.
+"""Provision the twin's three accounts from infra/templates, as `mlops infra deploy` does in the cloud.
 
-Automation account: the KMS key and alias, the artifact bucket (versioned), the pipeline execution
-role, the model package group, the approval rule of EventBridge with an SQS target (the bridge's
-queue in the twin) and the bridge's dead-letter queue. Staging and prod: the deploy role (reached by
-sts:AssumeRole, as in the cloud), the hosting execution role and the stage bucket of `deploy.<stage>`.
-Idempotent: running it twice changes nothing.
+Each account's stack is deployed through moto's CloudFormation with the same code (`deploy_stack`, change
+sets) and the same parameters (mlops.yaml through `stack_spec`), by the account's administrator: the twin's
+root credentials of that account (`root_access_key`), the stand-in for whoever runs the infrastructure
+pipeline. What moto's CloudFormation skips is created from the template's own properties (moto_gaps.py).
+
+The Azure DevOps side is stood in for by an OIDC issuer the twin owns (mlops/local/oidc.py): a key generated
+here, the issuer `https://vstoken.dev.azure.com/<organization id>` given to the templates as
+AzureDevOpsOrganizationId, so the templates' own OIDC provider and trust policies are the ones exercised.
+
+Where the twin still differs from AWS it says so, one line per known gap, and nothing else differs.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import hashlib
+import io
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.exceptions
 
+from mlops.core.aws import error_message
 from mlops.core.config import Config
+from mlops.infra.deploy import deploy_stack
+from mlops.infra.moto_gaps import supplement
+from mlops.infra.templates import ACCOUNTS, AccountName, organization_name, stack_spec
+from mlops.local.errors import TwinError
+from mlops.local.oidc import Issuer, write_connection_roles
 
-APPROVAL_RULE = "mlops-model-package-approved"
+BRIDGE_SOURCE = Path(__file__).resolve().parents[3] / "infra" / "bridge" / "mlops_bridge"
+# The template's approval rule and its Lambda target (infra/templates/automation.yaml).
+APPROVAL_RULE = "mlops-bridge-approvals"
+BRIDGE_TARGET_ID = "bridge"
+# The twin's stand-in for the bridge Lambda as the rule's target: moto's EventBridge cannot invoke Lambda.
 APPROVAL_QUEUE = "mlops-approvals"
-BRIDGE_DLQ = "mlops-bridge-dlq"
+ROOT_SECRET = "twin"  # noqa: S105 - the twin accepts any secret; this one is public by design
+
+KNOWN_GAPS = (
+    "approval rule mlops-bridge-approvals delivers to the SQS queue mlops-approvals instead of the mlops-bridge "
+    "Lambda (moto's EventBridge cannot invoke Lambda); the demo runs the bridge's handler from that queue",
+    "schedules do not fire in moto: the pending-approval reminder (rule mlops-bridge-reminders) never runs",
+    "CloudWatch alarms are created, but moto never evaluates their metrics",
+    "the twin's endpoint is plain HTTP on 127.0.0.1 where AWS is HTTPS only: the templates' DenyInsecureTransport "
+    "statements (aws:SecureTransport false) cannot be exercised",
+    "the OIDC issuer vstoken.dev.azure.com/<organization id> is the twin's own key (.mlops/twin/oidc), "
+    "not Azure DevOps': STS in the twin verifies tokens against it",
+    "model monitor: moto has no monitoring schedules or job definitions, so the local profile sets "
+    "deploy.prod.monitor.enabled: false",
+)
+
+
+def root_access_key(account: str) -> str:
+    """The twin's root credentials of one account (server.py maps them to the account's id)."""
+    return f"twin-{account}"
+
+
+def root_session(account: str, region: str) -> boto3.Session:
+    """The account's administrator; the endpoint comes from AWS_ENDPOINT_URL, as for every client of the twin."""
+    return boto3.Session(
+        aws_access_key_id=root_access_key(account), aws_secret_access_key=ROOT_SECRET, region_name=region
+    )
+
+
+def organization_id(config: Config) -> str:
+    """The twin's Azure DevOps organization id: a GUID, fixed for an organization URL."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, config.azure_devops.organization_url.rstrip("/")))
 
 
 @dataclass(frozen=True)
@@ -28,100 +79,124 @@ class Bootstrapped:
     approval_queue_url: str
     bridge_dlq_url: str
     kms_key_arn: str
+    gaps: list[str] = field(default_factory=list)
 
 
-def _trust(principal_account: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{principal_account}:root"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
+def bridge_code() -> tuple[str, bytes]:
+    """The bridge's own source as a Lambda zip, under a content-addressed key (as `mlops bridge package`)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(BRIDGE_SOURCE.glob("*.py")):
+            info = zipfile.ZipInfo(f"mlops_bridge/{path.name}", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, path.read_bytes())
+    body = buffer.getvalue()
+    return f"bridge/{hashlib.sha256(body).hexdigest()}/mlops-bridge-lambda.zip", body
+
+
+def _upload_bridge_code(session: boto3.Session, bucket: str, region: str) -> str:
+    key, body = bridge_code()
+    s3 = session.client("s3")
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+            raise
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return key
+
+
+def _overrides(config: Config, account: AccountName, artifact_key_arn: str, code: tuple[str, str]) -> dict[str, str]:
+    common = {"AzureDevOpsOrganizationId": organization_id(config)}
+    if account == "automation":
+        bucket, key = code
+        return {**common, "BridgeCodeBucket": bucket, "BridgeCodeKey": key}
+    return {**common, "ArtifactKeyArn": artifact_key_arn}
+
+
+def _route_approvals_to_queue(session: boto3.Session) -> str:
+    """Replace the rule's Lambda target with the twin's queue, keeping the template's retry and DLQ settings."""
+    events = session.client("events")
+    targets = events.list_targets_by_rule(Rule=APPROVAL_RULE)["Targets"]
+    (bridge,) = [t for t in targets if t["Id"] == BRIDGE_TARGET_ID]
+    sqs = session.client("sqs")
+    queue_url = sqs.create_queue(QueueName=APPROVAL_QUEUE)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.remove_targets(Rule=APPROVAL_RULE, Ids=[BRIDGE_TARGET_ID])
+    stand_in: dict[str, Any] = {"Id": BRIDGE_TARGET_ID, "Arn": queue_arn}
+    stand_in.update({k: v for k, v in bridge.items() if k in ("RetryPolicy", "DeadLetterConfig")})
+    events.put_targets(Rule=APPROVAL_RULE, Targets=[stand_in])  # type: ignore[list-item]
+    return str(queue_url)
+
+
+def bootstrap(
+    config: Config,
+    automation: boto3.Session,
+    *,
+    directory: Path,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> Bootstrapped:
+    region = config.region
+    del automation  # the stacks are deployed by each account's root session, the automation one included
+    Issuer.create(
+        directory,
+        organization_id(config),
+        organization_name(config.azure_devops.organization_url),
+        config.azure_devops.project,
+    )
+    sessions = {account: root_session(account, region) for account in ACCOUNTS}
+    code_bucket = f"mlops-bridge-code-{config.accounts.automation.id}-{region}"
+    code = (code_bucket, _upload_bridge_code(sessions["automation"], code_bucket, region))
+    gaps: list[str] = []
+    artifact_key_arn = ""
+    bridge_dlq_url = ""
+    started = time.perf_counter()
+    roles: dict[str, str] = {}
+    for account in ACCOUNTS:
+        spec = stack_spec(config, account, _overrides(config, account, artifact_key_arn, code))
+        session = sessions[account]
+        # The role each account's service connection is configured with: the stack's deploy (build) role.
+        roles[account] = f"arn:aws:iam::{spec.account_id}:role/{spec.parameters['DeployRoleName']}"
+        try:
+            result = deploy_stack(
+                session.client("cloudformation"),
+                spec,
+                poll_seconds=0.05,
+                timeout_seconds=60,
+                progress=lambda _m: None,
+            )
+        except Exception as exc:
+            raise TwinError(
+                f"the twin could not deploy {spec.template_path.name} into the {account} account: {exc}",
+                hint=f"see {directory}/server.log; `mlops infra lint` checks the template",
+            ) from exc
+        done = supplement(session, spec, progress=lambda _m: None)
+        gaps += done.gaps
+        if account == "automation":
+            physical = _physical_ids(session, spec.stack_name)
+            kms = session.client("kms")
+            artifact_key_arn = str(kms.describe_key(KeyId=physical["ArtifactKey"])["KeyMetadata"]["Arn"])
+            bridge_dlq_url = physical["BridgeDlq"]
+        progress(
+            f"{spec.stack_name}: {result.outcome} from {spec.template_path.name}, {len(done.created)} twin addition(s)"
+        )
+    write_connection_roles(directory, roles)
+    try:
+        queue_url = _route_approvals_to_queue(sessions["automation"])
+    except (botocore.exceptions.ClientError, ValueError) as exc:
+        message = error_message(exc) if isinstance(exc, botocore.exceptions.ClientError) else str(exc)
+        raise TwinError(f"the twin could not route the approval rule {APPROVAL_RULE} to its queue: {message}") from exc
+    gaps = [*KNOWN_GAPS, *gaps]
+    progress(f"three accounts provisioned from infra/templates in {time.perf_counter() - started:.1f}s")
+    for gap in gaps:
+        progress(f"known gap: {gap}")
+    return Bootstrapped(
+        approval_queue_url=queue_url, bridge_dlq_url=bridge_dlq_url, kms_key_arn=artifact_key_arn, gaps=gaps
     )
 
 
-def _ensure_role(iam: Any, name: str, trust: str) -> None:
-    try:
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, Tags=[{"Key": "mlops:twin", "Value": "true"}])
-    except botocore.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] != "EntityAlreadyExists":
-            raise
-
-
-def _ensure_bucket(s3: Any, name: str, region: str) -> None:
-    try:
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=name)
-        else:
-            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
-    except botocore.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            raise
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-
-
-def bootstrap(config: Config, automation: boto3.Session) -> Bootstrapped:
-    region = config.region
-    accounts = config.accounts
-    kms = automation.client("kms")
-    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
-    if "alias/mlops-artifacts" in aliases:
-        key_id = aliases["alias/mlops-artifacts"]
-    else:
-        key_id = kms.create_key(Description="mlops artifacts (twin)")["KeyMetadata"]["KeyId"]
-        kms.create_alias(AliasName="alias/mlops-artifacts", TargetKeyId=key_id)
-    key_arn = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
-
-    _ensure_bucket(automation.client("s3"), config.build.artifact_bucket, region)
-    iam = automation.client("iam")
-    _ensure_role(iam, config.build.execution_role_name, _trust(accounts.automation.id))
-    _ensure_role(iam, accounts.automation.deploy_role_name, _trust(accounts.automation.id))
-
-    sagemaker = automation.client("sagemaker")
-    try:
-        sagemaker.create_model_package_group(
-            ModelPackageGroupName=config.build.model_package_group,
-            ModelPackageGroupDescription=f"{config.project.name} models",
-        )
-    except botocore.exceptions.ClientError as exc:
-        if "already exists" not in str(exc).lower():
-            raise
-
-    sqs = automation.client("sqs")
-    dlq_url = sqs.create_queue(QueueName=BRIDGE_DLQ)["QueueUrl"]
-    queue_url = sqs.create_queue(QueueName=APPROVAL_QUEUE)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events = automation.client("events")
-    pattern = {
-        "source": ["aws.sagemaker"],
-        "detail-type": ["SageMaker Model Package State Change"],
-        "detail": {
-            "ModelApprovalStatus": ["Approved"],
-            "ModelPackageGroupName": [config.build.model_package_group],
-        },
-    }
-    events.put_rule(Name=APPROVAL_RULE, EventPattern=json.dumps(pattern), State="ENABLED")
-    events.put_targets(Rule=APPROVAL_RULE, Targets=[{"Id": "bridge-queue", "Arn": queue_arn}])
-
-    for settings in (config.deploy.staging, config.deploy.prod):
-        stage = getattr(accounts, settings.account)
-        sts = automation.client("sts")
-        role = stage.role_arn(settings.role_name)
-        credentials = sts.assume_role(RoleArn=role, RoleSessionName="mlops-twin-bootstrap")["Credentials"]
-        target = boto3.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=region,
-        )
-        target_iam = target.client("iam")
-        _ensure_role(target_iam, settings.role_name or stage.deploy_role_name, _trust(accounts.automation.id))
-        _ensure_role(target_iam, settings.execution_role_name, _trust(stage.id))
-        # The stage's bucket: data capture, async and batch output, monitoring reports.
-        _ensure_bucket(target.client("s3"), settings.bucket.format(account_id=stage.id, region=region), region)
-    return Bootstrapped(approval_queue_url=queue_url, bridge_dlq_url=dlq_url, kms_key_arn=key_arn)
+def _physical_ids(session: boto3.Session, stack: str) -> dict[str, Any]:
+    summaries = session.client("cloudformation").list_stack_resources(StackName=stack)["StackResourceSummaries"]
+    return {s["LogicalResourceId"]: s.get("PhysicalResourceId", "") for s in summaries if s["LogicalResourceId"]}

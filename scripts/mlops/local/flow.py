@@ -27,6 +27,7 @@ import boto3
 
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError
+from mlops.local.bootstrap import APPROVAL_RULE
 from mlops.local.fake_ado import FakeAzureDevOps
 from mlops.local.twin import TwinState, automation_session, down, environment, up
 from mlops.pipelines.results import ApprovalRequest, RunEvent, RunResult
@@ -35,6 +36,7 @@ DEPLOY_PIPELINE = "azure-pipelines/model-deploy.yml"
 BUILD_PIPELINE = "azure-pipelines/model-build.yml"
 ORGANIZATION = "local-org"
 PROD_ENVIRONMENT = "mlops-prod"
+BRIDGE_FUNCTION = "mlops-bridge"  # infra/templates/automation.yaml BridgeFunction
 
 
 class DemoError(MlopsError):
@@ -221,31 +223,33 @@ class Flow:
         return "Approved"
 
     def _bridge(self) -> str:
+        """The bridge as the template deploys it: its function's environment, secret, table and role."""
         session = self.automation
+        function = session.client("lambda").get_function_configuration(FunctionName=BRIDGE_FUNCTION)
+        variables = {k: str(v) for k, v in ((function.get("Environment") or {}).get("Variables") or {}).items()}
+        # The operator writes the Azure DevOps credential into the template's (empty) secret: docs/setup.md.
         token = "twin-pat-" + os.urandom(8).hex()
-        secret_arn = session.client("secretsmanager").create_secret(
-            Name="mlops/azure-devops-auth", SecretString=json.dumps({"type": "pat", "token": token})
-        )["ARN"]
-        table = "mlops-bridge-idempotency"
-        session.client("dynamodb").create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
+        session.client("secretsmanager").put_secret_value(
+            SecretId=variables["ADO_AUTH_SECRET_ARN"], SecretString=json.dumps({"type": "pat", "token": token})
         )
         deploy_id = self.config.azure_devops.pipelines.deploy
         fake = self._fake = FakeAzureDevOps(ORGANIZATION, pat=token, on_trigger=self._runs.put).start()
-        os.environ.update(
-            {
-                "ADO_ORG_URL": fake.org_url,
-                "ADO_PROJECT": self.config.azure_devops.project,
-                "ADO_PIPELINE_ID": str(deploy_id),
-                "ADO_AUTH_SECRET_ARN": secret_arn,
-                "IDEMPOTENCY_TABLE": table,
-                "MODEL_PACKAGE_GROUPS": self.config.build.model_package_group,
-                "AZURE_DEVOPS_CACHE_DIR": str(self.twin_directory / "azure-devops-cache"),
-            }
-        )
+        # Lambda runs the handler with its execution role's credentials (the twin assumes the role for it).
+        role = session.client("sts").assume_role(RoleArn=function["Role"], RoleSessionName=BRIDGE_FUNCTION)
+        credentials = role["Credentials"]
+        lambda_env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k.startswith("AWS_ENDPOINT_URL")},
+            **variables,
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+            "AWS_DEFAULT_REGION": self.config.region,
+            "AWS_REGION": self.config.region,
+            # The fake Azure DevOps listens on a free loopback port, not at the template's AdoOrgUrl, and the
+            # Azure DevOps SDK's cache goes under the twin directory instead of the function's /tmp.
+            "ADO_ORG_URL": fake.org_url,
+            "AZURE_DEVOPS_CACHE_DIR": str(self.twin_directory / "azure-devops-cache"),
+        }
         sqs = session.client("sqs")
         messages = sqs.receive_message(
             QueueUrl=self.state.approval_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
@@ -253,7 +257,7 @@ class Flow:
         if not messages:
             raise DemoError(
                 "the approval produced no event on the approval rule's queue",
-                hint="check the rule mlops-model-package-approved in the twin (mlops local env; aws events ...)",
+                hint=f"check the rule {APPROVAL_RULE} in the twin (mlops local env; aws events list-targets-by-rule)",
             )
         for message in messages:
             invocation = subprocess.run(
@@ -261,7 +265,7 @@ class Flow:
                 input=message["Body"],
                 capture_output=True,
                 text=True,
-                env=os.environ.copy(),
+                env=lambda_env,
                 timeout=120,
                 check=False,
             )

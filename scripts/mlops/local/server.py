@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html
 import io
 import json
 import logging
@@ -25,6 +26,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -34,7 +36,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 from moto.events.models import events_backends
 from moto.events.utils import EventTemplateParser
-from moto.iam.models import get_account_id_from
+from moto.iam.models import get_account_id_from, iam_backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
 from moto.sagemaker.models import sagemaker_backends
@@ -42,7 +44,13 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from mlops.local.endpoints import Hosting, InvocationError, error_body
 from mlops.local.executor import Execution, Executor, StepCache
+from mlops.local.moto_fixes import (
+    key_policy_as_text,
+    model_package_group_policies,
+    no_partial_bucket_policy_evaluation,
+)
 from mlops.local.moto_registry import aws_update_model_package_semantics
+from mlops.local.oidc import TokenRejected, check_web_identity
 from mlops.local.registry_events import state_change_entry
 
 log = logging.getLogger(__name__)
@@ -100,13 +108,45 @@ class Shim:
                 return self._respond(start_response, error.status, error_body(error), "application/x-amz-json-1.1")
         if target == "SageMaker.UpdateModelPackage":
             return self._update_model_package(environ, start_response, account, region)
+        if method == "POST" and "x-www-form-urlencoded" in str(environ.get("CONTENT_TYPE", "")):
+            refused = self._check_web_identity(environ)  # what STS checks of a web identity token
+            if refused is not None:
+                return self._respond(start_response, *refused)
         return self.moto(environ, start_response)  # type: ignore[no-any-return]
+
+    def _check_web_identity(self, environ: dict[str, Any]) -> tuple[int, bytes, str] | None:
+        body = self._body(environ)
+        if b"AssumeRoleWithWebIdentity" not in body:
+            return None
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        if form.get("Action") != "AssumeRoleWithWebIdentity":
+            return None
+        role_account = form.get("RoleArn", "").split(":")[4] if form.get("RoleArn", "").count(":") >= 5 else ""
+        backend = iam_backends[role_account]["aws"] if role_account.isdigit() else None
+        providers = {
+            arn: (provider.url, list(provider.client_id_list))
+            for arn, provider in (backend.open_id_providers.items() if backend is not None else [])
+        }
+        try:
+            check_web_identity(form, providers, self.twin.state_dir, now=time.time())
+        except TokenRejected as rejected:
+            log.warning("AssumeRoleWithWebIdentity into %s refused: %s", form.get("RoleArn"), rejected)
+            error = (
+                '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+                f"<Code>{rejected.code}</Code><Message>{html.escape(str(rejected))}</Message></Error>"
+                f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+            )
+            return 400, error.encode(), "text/xml"
+        return None
 
     # ------------------------------------------------------------------------------ plumbing
 
     def _caller(self, environ: dict[str, Any]) -> tuple[str, str]:
         match = _CREDENTIAL.search(str(environ.get("HTTP_AUTHORIZATION", "")))
         region = match.group(2) if match else self.twin.region
+        named = match.group(1).removeprefix("twin-") if match and match.group(1).startswith("twin-") else ""
+        if named in self.twin.accounts:  # the twin's root credentials of an account (bootstrap.root_access_key)
+            return self.twin.accounts[named], region
         account = get_account_id_from(match.group(1)) if match else MOTO_DEFAULT_ACCOUNT
         if account == MOTO_DEFAULT_ACCOUNT:
             account = self.twin.accounts["automation"]
@@ -320,6 +360,10 @@ class TwinServer:
     def _patch_moto(self) -> None:
         # SageMaker leaves absent UpdateModelPackage fields alone; moto 5.2.5 clears them.
         self._patches.enter_context(aws_update_model_package_semantics())
+        # Two moto defects and one missing API the templates' resources hit (mlops/local/moto_fixes.py).
+        self._patches.enter_context(key_policy_as_text())
+        self._patches.enter_context(no_partial_bucket_policy_evaluation())
+        self._patches.enter_context(model_package_group_policies())
 
     def start(self) -> TwinServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -25,7 +25,7 @@ from pathlib import Path
 import boto3
 
 from mlops.core.config import Config
-from mlops.local.bootstrap import bootstrap
+from mlops.local.bootstrap import bootstrap, root_access_key
 from mlops.local.errors import TwinError
 from mlops.local.server import TWIN_ACCESS_KEY
 
@@ -158,8 +158,8 @@ def up(
             raise TwinError(f"the twin server did not answer within {timeout:.0f}s", hint=f"see {directory}/server.log")
         time.sleep(0.1)
     url = json.loads(ready.read_text())["url"]
-    progress(f"twin server on {url} (pid {process.pid}); bootstrapping the three accounts")
-    made = bootstrap(config, automation_session(url, config.region))
+    progress(f"twin server on {url} (pid {process.pid}); provisioning the three accounts from infra/templates")
+    made = bootstrap(config, automation_session(url, config.region), directory=directory, progress=progress)
     state = TwinState(
         url=url,
         pid=process.pid,
@@ -202,12 +202,6 @@ def environment(state: TwinState, account: str) -> dict[str, str]:
     }
     if account == "automation":
         return {**env, "AWS_ACCESS_KEY_ID": TWIN_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": TWIN_SECRET}
-    role = f"arn:aws:iam::{state.accounts[account]}:role/mlops-deploy"
-    sts = automation_session(state.url, state.region).client("sts", endpoint_url=state.url)
-    credentials = sts.assume_role(RoleArn=role, RoleSessionName=f"mlops-local-{account}")["Credentials"]
-    return {
-        **env,
-        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": credentials["SessionToken"],
-    }
+    # The account's administrator (the twin's root credentials of it): the templates' roles trust only the
+    # Azure DevOps service connections (mlops/local/pipeline_credentials.py) and their own services.
+    return {**env, "AWS_ACCESS_KEY_ID": root_access_key(account), "AWS_SECRET_ACCESS_KEY": TWIN_SECRET}

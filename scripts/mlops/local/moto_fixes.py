@@ -1,0 +1,109 @@
+"""Two moto 5.2.5 defects and one missing API that the templates' resources hit, fixed in this process.
+
+- moto's CloudFormation creates an AWS::KMS::Key with its KeyPolicy as a mapping, where the KMS API stores
+  text; every later DescribeKey, GetKeyPolicy or ListKeys of that key then fails with HTTP 500 (moto parses
+  the policy with json.loads). KMS keeps a key policy as a JSON document: store it as one.
+- moto's S3 evaluates a bucket policy's statements for object requests, but answers DENIED for any statement
+  whose condition it cannot evaluate, a Deny whose condition does not hold included
+  (IAMPolicyStatement._check_conditions): the templates' `DenyInsecureTransport` (aws:SecureTransport false)
+  then refuses every object request, over TLS or not. AWS evaluates bucket policies with the identity policies
+  of the caller; moto's half of it is switched off, and the policies stay stored for a real evaluation.
+- moto has no Put/Get/DeleteModelPackageGroupPolicy, so the registry's cross-account policy (the template's
+  ModelPackageGroupPolicy) had nowhere to live. The twin keeps it on moto's group object, attribute
+  `resource_policy` (JSON text), where an authorisation engine can read it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from moto.core.responses import ActionResult, EmptyResult
+from moto.iam.access_control import PermissionResult
+from moto.kms.models import Key
+from moto.s3.models import FakeBucket
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import ModelPackageGroup
+from moto.sagemaker.responses import SageMakerResponse
+
+
+@contextmanager
+def key_policy_as_text() -> Iterator[None]:
+    original = Key.__dict__["create_from_cloudformation_json"]
+
+    def create(cls: Any, resource_name: str, cloudformation_json: Any, *args: Any, **kwargs: Any) -> Any:
+        properties = cloudformation_json.get("Properties", {})
+        if isinstance(properties.get("KeyPolicy"), dict):
+            properties = {**properties, "KeyPolicy": json.dumps(properties["KeyPolicy"])}
+            cloudformation_json = {**cloudformation_json, "Properties": properties}
+        return original.__func__(cls, resource_name, cloudformation_json, *args, **kwargs)
+
+    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Key.create_from_cloudformation_json = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def no_partial_bucket_policy_evaluation() -> Iterator[None]:
+    original = FakeBucket.get_permission
+
+    def neutral(self: Any, action: str, resource: str) -> Any:
+        return PermissionResult.NEUTRAL
+
+    FakeBucket.get_permission = neutral  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        FakeBucket.get_permission = original  # type: ignore[method-assign]
+
+
+def _group(response: Any) -> ModelPackageGroup:
+    name = str(response._get_param("ModelPackageGroupName")).split("/")[-1]  # a name or the group's ARN
+    group: ModelPackageGroup = response.sagemaker_backend.describe_model_package_group(model_package_group_name=name)
+    return group
+
+
+def _put_policy(self: Any) -> ActionResult:
+    group = _group(self)
+    group.resource_policy = str(self._get_param("ResourcePolicy"))  # type: ignore[attr-defined]
+    return ActionResult({"ModelPackageGroupArn": group.arn})
+
+
+def _get_policy(self: Any) -> ActionResult:
+    group = _group(self)
+    policy = getattr(group, "resource_policy", None)
+    if policy is None:
+        raise ValidationError(f"Cannot find Model Package Group policy for {group.arn}")
+    return ActionResult({"ResourcePolicy": policy})
+
+
+def _delete_policy(self: Any) -> EmptyResult:
+    group = _group(self)
+    if getattr(group, "resource_policy", None) is None:
+        raise ValidationError(f"Cannot find Model Package Group policy for {group.arn}")
+    group.resource_policy = None  # type: ignore[attr-defined]
+    return EmptyResult()
+
+
+@contextmanager
+def model_package_group_policies() -> Iterator[None]:
+    added: dict[str, Any] = {
+        "put_model_package_group_policy": _put_policy,
+        "get_model_package_group_policy": _get_policy,
+        "delete_model_package_group_policy": _delete_policy,
+    }
+    before: dict[str, Any] = {name: SageMakerResponse.__dict__.get(name) for name in added}
+    for name, method in added.items():
+        setattr(SageMakerResponse, name, method)
+    try:
+        yield
+    finally:
+        for name, method in before.items():
+            if method is None:
+                delattr(SageMakerResponse, name)
+            else:
+                setattr(SageMakerResponse, name, method)
