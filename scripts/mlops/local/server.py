@@ -329,6 +329,7 @@ class TwinServer:
             "accounts": self.accounts,
             "pid": os.getpid(),
             "requests": self.request_gate.mode,
+            "request_checks": self.request_gate.stats.to_dict(),
         }
 
     def _patch_moto(self) -> None:

@@ -120,7 +120,7 @@ def _query_action(request: Request, body: bytes) -> str:
     action = request.args.get("Action")
     if action:
         return action
-    if request.content_type.startswith(_FORM_CONTENT):
+    if (request.content_type or "").startswith(_FORM_CONTENT):
         return parse_qs(body.decode(errors="replace")).get("Action", [""])[0]
     return ""
 

@@ -58,7 +58,8 @@ class GateStats:
             "checked": sum(self.checked.values()),
             "refused": sum(self.refused.values()),
             "seconds": round(self.seconds, 3),
-            "refused_by_operation": dict(self.refused),
+            "checked_by_operation": dict(sorted(self.checked.items())),
+            "refused_by_operation": dict(sorted(self.refused.items())),
         }
 
 
