@@ -118,11 +118,14 @@ def test_pattern_names_the_map_member_and_the_constraint() -> None:
 
 
 def test_a_valid_request_has_no_violations() -> None:
-    assert _package_update(
-        ModelApprovalStatus="Approved",
-        ApprovalDescription="reviewed by the platform team",
-        CustomerMetadataProperties={"git_commit": "0123abc", "build_id": "20261201T101010Z-0123abc"},
-    ) == []
+    assert (
+        _package_update(
+            ModelApprovalStatus="Approved",
+            ApprovalDescription="reviewed by the platform team",
+            CustomerMetadataProperties={"git_commit": "0123abc", "build_id": "20261201T101010Z-0123abc"},
+        )
+        == []
+    )
 
 
 def test_string_lengths() -> None:
@@ -265,7 +268,7 @@ def _client(service: str, gate: RequestGate, seen: list[dict[str, Any]] | None =
         endpoint_url="http://127.0.0.1:9",
         region_name="us-east-1",
         aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="secret",  # noqa: S106
+        aws_secret_access_key="secret",
         config=BotoConfig(parameter_validation=False, retries={"max_attempts": 0}),
     )
 
@@ -481,12 +484,11 @@ def test_a_lenient_twin_accepts_what_aws_refuses(tmp_path: Path, twin: Twin, pac
             endpoint_url=lenient.url,
             region_name=twin.config.region,
             aws_access_key_id="twin-automation",
-            aws_secret_access_key="x",  # noqa: S106
+            aws_secret_access_key="x",
         )
         sm.update_model_package(ModelPackageArn=package, CustomerMetadataProperties={"ado.deployRunUrl": RUN_URL})
-        assert sm.describe_model_package(ModelPackageName=package)["CustomerMetadataProperties"]["ado.deployRunUrl"] == (
-            RUN_URL
-        )
+        written = sm.describe_model_package(ModelPackageName=package)["CustomerMetadataProperties"]
+        assert written["ado.deployRunUrl"] == RUN_URL
     finally:
         lenient.stop()
 
