@@ -361,6 +361,13 @@ def test_rest_xml_refusal_is_s3_shaped(gate: RequestGate) -> None:
         s3.put_object(Bucket="mlops-artifacts", Key="a.txt", Body=b"x", Metadata={"build": "1"})
 
 
+def test_a_body_that_does_not_fit_the_model_is_a_serialization_exception(gate: RequestGate) -> None:
+    with pytest.raises(ClientError) as refused:
+        _client("sagemaker", gate).list_model_packages(ModelPackageGroupName="g", MaxResults="ten")
+    assert refused.value.response["Error"]["Code"] == "SerializationException"
+    assert "the ListModelPackages request does not parse as its model's input" in str(refused.value)
+
+
 def test_unknown_operations_and_unsigned_requests_are_refused(gate: RequestGate) -> None:
     unsigned = EnvironBuilder(path="/", method="POST", data=b'{"x": 1}', headers={"X-Amz-Target": "SageMaker.Nope"})
     assert (refusal := gate.check(unsigned.get_environ())) is not None

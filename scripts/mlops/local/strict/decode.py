@@ -25,6 +25,8 @@ from moto.core.routing import get_service_router
 from moto.core.utils import get_service_model
 from werkzeug.exceptions import NotFound
 
+from mlops.local.errors import TwinError
+
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9.-]+)/aws4_request")
 # The few operations AWS serves unsigned (botocore sends them without a signature), by query action.
 _UNSIGNED_QUERY_ACTIONS = {"AssumeRoleWithWebIdentity": "sts", "AssumeRoleWithSAML": "sts"}
@@ -34,14 +36,14 @@ _JSON_CONTENT = ("application/x-amz-json-1.0", "application/x-amz-json-1.1")
 _FORM_CONTENT = "application/x-www-form-urlencoded"
 
 
-class Undecodable(Exception):
+class Undecodable(TwinError):
     """The request names no operation the twin can find in botocore's models (or cannot be parsed).
 
     `kind` says which AWS error answers it: `unsigned`, `unknown-operation` or `malformed`.
     """
 
     def __init__(self, kind: str, message: str, service: ServiceModel | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, hint="send it as an AWS SDK would, signed, to an operation botocore's model has")
         self.kind = kind
         self.service = service
 

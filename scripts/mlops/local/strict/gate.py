@@ -86,7 +86,7 @@ class RequestGate:
             decoded = decode(environ, body)
         except Undecodable as exc:
             undecodable = refuse(
-                exc.kind, f"{exc} (the twin validates every request against botocore's model)", exc.service
+                exc.kind, f"{exc.message} (the twin validates every request against botocore's model)", exc.service
             )
             self._record(f"{environ.get('REQUEST_METHOD')} {path}", undecodable, started)
             return undecodable
@@ -98,7 +98,8 @@ class RequestGate:
         try:
             violations = validate(decoded.operation.input_shape, decoded.params)
         except (PatternError, PatternTimeout) as exc:
-            return refuse("malformed", f"the twin cannot check this request: {exc.message}", decoded.service)
+            reason = f"the twin cannot check this request: {exc.message}"
+            return refuse("malformed", reason, decoded.service, decoded.protocol)
         if not violations:
             return None
         kind = "serialization" if any(v.kind == "type" for v in violations) else "validation"
