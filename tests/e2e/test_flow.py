@@ -7,8 +7,11 @@ twin in a temporary directory and stops it afterwards.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -21,6 +24,31 @@ from model_build import data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
+
+
+def _xfail_only_on_the_run_url_write_back(test: Callable[..., None]) -> Callable[..., None]:
+    """Expected to fail for one known defect only; any other failure fails the test as usual.
+
+    The strict twin refuses the bridge's write-back of the Azure DevOps run URL, as SageMaker does:
+    `CustomerMetadataValue` must match `[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*`, and `.../_build/results?buildId=N` has
+    a `?` (issue 12). The fix belongs in infra/bridge; once it lands these tests pass unmarked.
+    """
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        capsys = kwargs.get("capsys")
+        try:
+            test(*args, **kwargs)
+        except (AssertionError, DemoError) as exc:
+            seen = str(exc) + (capsys.readouterr().err if capsys is not None else "")
+            if "customerMetadataProperties.ado.deployRunUrl" in seen and "failed to satisfy constraint" in seen:
+                pytest.xfail(
+                    "the strict twin refuses the bridge's run-URL write-back (a '?' in CustomerMetadataValue, "
+                    "issue 12); fixed in infra/bridge"
+                )
+            raise
+
+    return run
 
 
 def _endpoints(directory: Path, account: str) -> list[str]:
@@ -43,6 +71,7 @@ def _flow(directory: Path, approve_prod: object) -> Flow:
     return Flow(config, repo_root=REPO_ROOT, twin_directory=directory, approve_prod=approve_prod, progress=print)  # type: ignore[arg-type]
 
 
+@_xfail_only_on_the_run_url_write_back
 def test_demo_runs_the_whole_flow_through_the_pipeline_files(
     twin_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -86,6 +115,7 @@ def test_demo_runs_the_whole_flow_through_the_pipeline_files(
     assert label == 1 and answer["predictions"][0]["label"] == 1  # the data set's first row is malignant
 
 
+@_xfail_only_on_the_run_url_write_back
 def test_a_rejected_prod_approval_leaves_prod_untouched(twin_dir: Path) -> None:
     asked: list[str] = []
 
@@ -101,6 +131,7 @@ def test_a_rejected_prod_approval_leaves_prod_untouched(twin_dir: Path) -> None:
     assert _endpoints(twin_dir, "prod") == []
 
 
+@_xfail_only_on_the_run_url_write_back
 def test_failing_staging_tests_stop_the_run_before_prod(twin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # An impossible latency bound makes the staging suite fail for real.
     monkeypatch.setenv("MLOPS__DEPLOY__STAGING__TESTS__LATENCY_P95_MAX_MS", "0.001")

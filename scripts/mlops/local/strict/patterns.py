@@ -190,10 +190,11 @@ def translate(pattern: str) -> tuple[str, bool]:
 @functools.cache
 def compile_aws_pattern(pattern: str) -> regex.Pattern[str]:
     """Compile (once per distinct pattern) a model's Java pattern for whole-value matching."""
-    translated, version1 = translate(pattern)
+    translated = "(untranslatable)"
     try:
+        translated, version1 = translate(pattern)
         return regex.compile(translated, regex.V1 if version1 else regex.V0)
-    except regex.error as exc:
+    except (regex.error, ValueError) as exc:
         raise PatternError(
             f"cannot compile the AWS pattern {pattern!r} (translated to {translated!r}): {exc}",
             hint="extend mlops.local.strict.patterns.translate for this Java construct",
