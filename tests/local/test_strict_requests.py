@@ -327,6 +327,35 @@ def test_query_protocol_refusal_is_an_xml_validation_error(gate: RequestGate) ->
         _client("sts", gate).assume_role(RoleArn="arn:aws:iam::000000000002:role/mlops-deploy", RoleSessionName="ab")
 
 
+def test_other_query_services_answer_with_their_declared_codes(gate: RequestGate) -> None:
+    with pytest.raises(ClientError) as cloudformation:
+        _client("cloudformation", gate).describe_stacks(StackName="mlops-automation", NextToken="")
+    assert cloudformation.value.response["Error"]["Code"] == "ValidationError"
+    assert (
+        "Value '' at 'nextToken' failed to satisfy constraint: Member must have length greater than or equal to 1"
+        in (cloudformation.value.response["Error"]["Message"])
+    )
+    with pytest.raises(ClientError) as sns:
+        _client("sns", gate).tag_resource(
+            ResourceArn="arn:aws:sns:us-east-1:000000000001:mlops-alarms", Tags=[{"Key": "k" * 129, "Value": "v"}]
+        )
+    # SNS's model declares ValidationException (query code ValidationException).
+    assert sns.value.response["Error"]["Code"] == "ValidationException"
+    assert "at 'tags.1.member.key'" in sns.value.response["Error"]["Message"]
+
+
+def test_unsigned_web_identity_federation_is_recognised(gate: RequestGate) -> None:
+    sts = _client("sts", gate)
+    with pytest.raises(Accepted):  # botocore sends it unsigned, as AWS serves it
+        sts.assume_role_with_web_identity(
+            RoleArn="arn:aws:iam::000000000002:role/mlops-deploy", RoleSessionName="ado", WebIdentityToken="t" * 8
+        )
+    with pytest.raises(ClientError, match="ValidationError"):
+        sts.assume_role_with_web_identity(
+            RoleArn="arn:aws:iam::000000000002:role/mlops-deploy", RoleSessionName="ado", WebIdentityToken="abc"
+        )
+
+
 def test_query_compatible_json_carries_the_query_code(gate: RequestGate) -> None:
     seen: list[dict[str, Any]] = []
     with pytest.raises(ClientError) as refused:
