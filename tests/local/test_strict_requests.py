@@ -20,6 +20,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
+from botocore.model import ShapeResolver
 from werkzeug.test import EnvironBuilder
 
 from mlops.cli import main
@@ -223,6 +224,48 @@ def test_union_members_exclude_each_other() -> None:
 
 def _sample(shape: Any) -> Any:
     return {"structure": {}, "list": [], "map": {}, "boolean": True, "integer": 1, "long": 1}.get(shape.type_name, "x")
+
+
+def test_every_shape_type_is_checked() -> None:
+    # A small model of its own, so that each type's checks run once (the walker is the same for every service).
+    resolver = ShapeResolver(
+        {
+            "Input": {
+                "type": "structure",
+                "members": {
+                    name: {"shape": name}
+                    for name in ("Ratio", "Flag", "When", "Nested", "Items", "Labels", "Payload", "Doc", "Json")
+                },
+            },
+            "Ratio": {"type": "double", "min": 0, "max": 1},
+            "Flag": {"type": "boolean"},
+            "When": {"type": "timestamp"},
+            "Nested": {"type": "structure", "members": {}},
+            "Items": {"type": "list", "member": {"shape": "Flag"}},
+            "Labels": {"type": "map", "key": {"shape": "Key"}, "value": {"shape": "Flag"}},
+            "Key": {"type": "string"},
+            "Payload": {"type": "blob", "max": 3},
+            "Doc": {"type": "structure", "members": {}, "document": True},
+            "Json": {"type": "string", "jsonvalue": True},
+        }
+    )
+    shape = resolver.get_shape_by_name("Input")
+    valid = {"Ratio": 0.5, "Flag": True, "When": 1.5, "Items": [False], "Labels": {"a": True}, "Payload": b"abc"}
+    assert validate(shape, {**valid, "Doc": {"any": ["thing"]}, "Json": {"decoded": 1}, "Nested": {}}) == []
+    wrong = {"Ratio": "x", "Flag": "yes", "When": [], "Nested": [], "Items": {}, "Labels": [], "Payload": 5}
+    assert [(v.path, v.kind) for v in validate(shape, wrong)] == [(p[:1].lower() + p[1:], "type") for p in wrong]
+    found = validate(shape, {"Ratio": 1.5, "Items": [None], "Labels": {"a": None}, "Payload": "abcd"})
+    assert [v.describe() for v in found] == [
+        "Value '1.5' at 'ratio' failed to satisfy constraint: Member must have value less than or equal to 1",
+        "Value null at 'items.1.member' failed to satisfy constraint: Member must not be null",
+        "Value null at 'labels.a' failed to satisfy constraint: Member must not be null",
+        "Value 'abcd' at 'payload' failed to satisfy constraint: Member must have length less than or equal to 3",
+    ]
+    assert validate(shape, {"Payload": b"abcd"})[0].describe().startswith("Value '<4 bytes>' at 'payload'")
+    assert validate(shape, {"Flag": 1})[0].describe() == (
+        "Value '1' at 'flag' failed to satisfy constraint: Member must be a boolean, not int"
+    )
+    assert validate(None, {"anything": 1}) == []
 
 
 def test_long_values_are_shortened_in_the_message() -> None:
