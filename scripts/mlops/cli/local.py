@@ -36,22 +36,38 @@ def local() -> None:
     show_default=True,
     help="Multiplier for deployment waits (canary, bake): 0.01 turns 300 s into 3 s.",
 )
+@click.option(
+    "--lenient-requests",
+    is_flag=True,
+    help="Do not validate AWS requests against botocore's model (for the strict-vs-lenient bench only; "
+    "same as MLOPS_TWIN_STRICT_REQUESTS=0).",
+)
 @click.pass_context
-def up(ctx: click.Context, time_scale: float) -> None:
+def up(ctx: click.Context, time_scale: float, lenient_requests: bool) -> None:
     """Start the twin (idempotent) and bootstrap the three accounts of the `local` profile."""
     from mlops.core.config import load_config
+    from mlops.local.twin import requests_mode
     from mlops.local.twin import up as start
 
     config = load_config(ctx.find_root().params.get("config_path"), profile="local")
-    state, started = start(config, _directory(ctx), time_scale=time_scale, progress=lambda m: click.echo(m, err=True))
+    state, started = start(
+        config,
+        _directory(ctx),
+        time_scale=time_scale,
+        progress=lambda m: click.echo(m, err=True),
+        strict_requests=False if lenient_requests else None,
+    )
     verb = "started" if started else "already running"
-    click.echo(f"twin {verb} at {state.url} (pid {state.pid}); accounts {json.dumps(state.accounts)}")
+    mode = requests_mode(state.url)
+    click.echo(f"twin {verb} at {state.url} (pid {state.pid}); accounts {json.dumps(state.accounts)}; requests {mode}")
     if started:
         click.echo(
             "the twin starts empty; its AWS state lives in the server's memory and is lost when the server stops "
             "(`mlops local down`, a crash, a reboot)",
             err=True,
         )
+    if lenient_requests and mode != "lenient":
+        click.echo("the running twin validates requests; `mlops local down` first to start it lenient", err=True)
     click.echo('point a shell at it with: eval "$(mlops local env)"', err=True)
 
 

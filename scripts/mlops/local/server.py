@@ -52,6 +52,7 @@ from mlops.local.moto_fixes import (
 from mlops.local.moto_registry import aws_update_model_package_semantics
 from mlops.local.oidc import TokenRejected, check_web_identity
 from mlops.local.registry_events import state_change_entry
+from mlops.local.strict.gate import RequestGate
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,10 @@ class Shim:
         path = environ.get("PATH_INFO", "")
         if path == "/_twin/health":
             return self._respond(start_response, *_json(200, {"status": "ok", **self.twin.describe()}))
+        # Strict requests: refuse what AWS's request validation refuses, before anything is created.
+        refusal = self.twin.request_gate.check(environ)
+        if refusal is not None:
+            return self._respond(start_response, refusal.status, refusal.body, refusal.content_type, refusal.headers)
         account, region = self._caller(environ)
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = account
         method = environ.get("REQUEST_METHOD", "GET")
@@ -170,6 +175,7 @@ class Shim:
         reason = {
             200: "OK",
             400: "Bad Request",
+            403: "Forbidden",
             404: "Not Found",
             424: "Failed Dependency",
             500: "Internal Server Error",
@@ -307,6 +313,7 @@ class TwinServer:
         region: str,
         port: int = 0,
         time_scale: float = 0.01,
+        strict_requests: bool | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.accounts = accounts
@@ -314,6 +321,7 @@ class TwinServer:
         self.time_scale = time_scale
         self.executions: dict[str, Execution] = {}
         self.tokens: dict[str, str] = {}
+        self.request_gate = RequestGate(strict_requests)  # None: MLOPS_TWIN_STRICT_REQUESTS, default on
         self._server: BaseWSGIServer = make_server("127.0.0.1", port, Shim(self), threaded=True)
         self._thread: threading.Thread | None = None
         self._patches = contextlib.ExitStack()
@@ -355,7 +363,14 @@ class TwinServer:
             execution.failure_reason = f"local executor error: {type(exc).__name__}: {exc}"
 
     def describe(self) -> dict[str, Any]:
-        return {"url": self.url, "region": self.region, "accounts": self.accounts, "pid": os.getpid()}
+        return {
+            "url": self.url,
+            "region": self.region,
+            "accounts": self.accounts,
+            "pid": os.getpid(),
+            "requests": self.request_gate.mode,
+            "request_checks": self.request_gate.stats.to_dict(),
+        }
 
     def _patch_moto(self) -> None:
         # SageMaker leaves absent UpdateModelPackage fields alone; moto 5.2.5 clears them.
@@ -426,6 +441,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--watch-seconds", type=float, default=2.0, help="how often to check that the state folder still exists"
     )
+    parser.add_argument(
+        "--requests",
+        choices=["strict", "lenient"],
+        help="validate AWS requests against botocore's model (default: MLOPS_TWIN_STRICT_REQUESTS, else strict)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -435,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         region=args.region,
         port=args.port,
         time_scale=args.time_scale,
+        strict_requests=None if args.requests is None else args.requests == "strict",
     )
     ready = args.state_dir / "server.json"
     ready.write_text(json.dumps({**twin.describe(), "started": time.time()}))

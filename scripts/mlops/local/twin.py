@@ -28,6 +28,7 @@ from mlops.core.config import Config
 from mlops.local.bootstrap import bootstrap, root_access_key
 from mlops.local.errors import TwinError
 from mlops.local.server import TWIN_ACCESS_KEY
+from mlops.local.strict.gate import strict_requests_from
 
 STATE_FILE = "twin.json"
 TWIN_SECRET = "twin"  # noqa: S105 - the twin accepts any secret; this one is public by design
@@ -77,6 +78,12 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def requests_mode(url: str) -> str:
+    """How the running twin treats AWS requests: `strict` (validated against botocore's model) or `lenient`."""
+    with urllib.request.urlopen(f"{url}/_twin/health", timeout=2.0) as response:  # noqa: S310 - loopback
+        return str(json.loads(response.read()).get("requests", "unknown"))
+
+
 def running(directory: Path) -> TwinState | None:
     state = read_state(directory)
     if state is None or not _alive(state.pid) or not healthy(state.url):
@@ -109,8 +116,12 @@ def up(
     time_scale: float = 0.01,
     timeout: float = 30.0,
     progress: Callable[[str], None] = lambda _m: None,
+    strict_requests: bool | None = None,
 ) -> tuple[TwinState, bool]:
-    """Start the twin (or find it running). Returns the state and whether it was started now."""
+    """Start the twin (or find it running). Returns the state and whether it was started now.
+
+    `strict_requests` None leaves request validation to MLOPS_TWIN_STRICT_REQUESTS (default on).
+    """
     if not config.is_local:
         raise TwinError(
             f"the twin runs the 'local' profile, not {config.profile!r}",
@@ -139,6 +150,9 @@ def up(
         "--state-dir", str(directory), "--region", config.region,
         "--accounts", json.dumps(accounts), "--time-scale", str(time_scale),
     ]  # fmt: skip
+    if strict_requests is None:
+        strict_requests = strict_requests_from(os.environ)  # a bad value fails here, not in the server's log
+    command += ["--requests", "strict" if strict_requests else "lenient"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     # The server answers each request on its own thread; XGBoost's OpenMP pool per prediction would
     # make every single-row InvokeEndpoint wait for all cores (tens of ms on a busy 2-core machine).
@@ -158,7 +172,10 @@ def up(
             raise TwinError(f"the twin server did not answer within {timeout:.0f}s", hint=f"see {directory}/server.log")
         time.sleep(0.1)
     url = json.loads(ready.read_text())["url"]
-    progress(f"twin server on {url} (pid {process.pid}); provisioning the three accounts from infra/templates")
+    progress(
+        f"twin server on {url} (pid {process.pid}, requests {requests_mode(url)}); "
+        "provisioning the three accounts from infra/templates"
+    )
     made = bootstrap(config, automation_session(url, config.region), directory=directory, progress=progress)
     state = TwinState(
         url=url,
