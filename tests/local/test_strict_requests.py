@@ -577,7 +577,7 @@ def test_local_up_prints_the_mode_and_the_flag_turns_it_off(twin_dir: Path, caps
     assert main(["--profile", "local", "local", "up", "--lenient-requests"]) == 0
     out, err = capsys.readouterr()
     assert out.rstrip().endswith("; requests lenient")
-    assert "requests lenient); bootstrapping" in err
+    assert "requests lenient); provisioning" in err
     assert main(["local", "down"]) == 0
     capsys.readouterr()
     assert main(["--profile", "local", "local", "up"]) == 0
