@@ -42,6 +42,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from mlops.local.endpoints import Hosting, InvocationError, error_body
 from mlops.local.executor import Execution, Executor, StepCache
+from mlops.local.iam.gate import IamGate
 from mlops.local.moto_registry import aws_update_model_package_semantics
 from mlops.local.registry_events import state_change_entry
 
@@ -77,8 +78,15 @@ class Shim:
         path = environ.get("PATH_INFO", "")
         if path == "/_twin/health":
             return self._respond(start_response, *_json(200, {"status": "ok", **self.twin.describe()}))
+        if path == "/_twin/iam":  # the IAM ledger and least-privilege report (`mlops local iam-report`)
+            return self._respond(start_response, *_json(200, self.twin.iam.report()))
         account, region = self._caller(environ)
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = account
+        # ---- IAM (mlops.local.iam): authorise before moto or the shim acts, so a refusal creates nothing.
+        refusal = self.twin.iam.check(environ, self._body(environ), account, region)
+        if refusal is not None:
+            return self._respond(start_response, *refusal[:3], refusal[3])
+        # ---- end IAM
         method = environ.get("REQUEST_METHOD", "GET")
         invocation = _INVOCATION.match(path)
         if method == "POST" and invocation:
@@ -130,6 +138,7 @@ class Shim:
         reason = {
             200: "OK",
             400: "Bad Request",
+            403: "Forbidden",
             404: "Not Found",
             424: "Failed Dependency",
             500: "Internal Server Error",
@@ -267,7 +276,9 @@ class TwinServer:
         region: str,
         port: int = 0,
         time_scale: float = 0.01,
+        iam_mode: str | None = None,
     ) -> None:
+        self.iam = IamGate(iam_mode)  # enforce | report | off (MLOPS_TWIN_IAM when not given)
         self.state_dir = state_dir
         self.accounts = accounts
         self.region = region
@@ -315,7 +326,13 @@ class TwinServer:
             execution.failure_reason = f"local executor error: {type(exc).__name__}: {exc}"
 
     def describe(self) -> dict[str, Any]:
-        return {"url": self.url, "region": self.region, "accounts": self.accounts, "pid": os.getpid()}
+        return {
+            "url": self.url,
+            "region": self.region,
+            "accounts": self.accounts,
+            "pid": os.getpid(),
+            "iam": self.iam.describe(),
+        }
 
     def _patch_moto(self) -> None:
         # SageMaker leaves absent UpdateModelPackage fields alone; moto 5.2.5 clears them.
@@ -323,6 +340,7 @@ class TwinServer:
 
     def start(self) -> TwinServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.iam.start()
         self._patch_moto()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -340,6 +358,7 @@ class TwinServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._patches.close()
+        self.iam.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", required=True, help="JSON: {automation, staging, prod}")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument("--iam", choices=["enforce", "report", "off"], default=None, help="default: MLOPS_TWIN_IAM")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -359,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         region=args.region,
         port=args.port,
         time_scale=args.time_scale,
+        iam_mode=args.iam,
     )
+    twin.iam.start()  # before the ready file: a twin whose IAM engine cannot start does not come up
     ready = args.state_dir / "server.json"
     ready.write_text(json.dumps({**twin.describe(), "started": time.time()}))
 

@@ -99,6 +99,7 @@ def up(
     time_scale: float = 0.01,
     timeout: float = 30.0,
     progress: Callable[[str], None] = lambda _m: None,
+    iam_mode: str | None = None,
 ) -> tuple[TwinState, bool]:
     """Start the twin (or find it running). Returns the state and whether it was started now."""
     if not config.is_local:
@@ -122,6 +123,8 @@ def up(
         "--state-dir", str(directory), "--region", config.region,
         "--accounts", json.dumps(accounts), "--time-scale", str(time_scale),
     ]  # fmt: skip
+    if iam_mode:  # else the server reads MLOPS_TWIN_IAM (default enforce)
+        command += ["--iam", iam_mode]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     with (directory / "server.log").open("ab") as log:
         process = subprocess.Popen(
