@@ -216,11 +216,14 @@ class Authorizer:
             )
         return self._actions[action]
 
-    def _simulate(self, simulation: dict[str, Any]) -> dict[str, Any]:
-        key = json.dumps(simulation, sort_keys=True)
+    def _simulate(self, simulation: dict[str, Any], claims: dict[str, str | list[str]]) -> dict[str, Any]:
+        key = json.dumps([simulation, claims], sort_keys=True)
         cached = self._simulations.get(key)
         if cached is None:
-            cached = self.engine("/simulate", {"simulation": simulation})
+            if claims:  # a web identity's token claims: the engine's core evaluates them (server.mjs `federated`)
+                cached = self.engine("/federated", {"simulation": simulation, "claims": claims})
+            else:
+                cached = self.engine("/simulate", {"simulation": simulation})
             if cached.get("decision") == "Error":
                 raise IamEngineError(f"the IAM engine could not evaluate the request: {cached.get('errors')}")
             self._simulations[key] = cached
@@ -256,7 +259,7 @@ class Authorizer:
                 f"User: {principal.arn} is not authorized to perform: {need.action} on resource: (unknown) "
                 f"because the twin cannot compute the resource ARN: {need.unresolved}"
             )
-            return [Verdict(False, principal.arn, need.action, "(unknown)", message, missing=need.unresolved)]
+            return [Verdict(False, principal.arn, need.action, "(unknown)", message)]
         if principal.problem:
             message = (
                 f"User: {principal.arn} is not authorized to perform: {need.action} on resource: "
@@ -289,7 +292,7 @@ class Authorizer:
                 simulation["permissionBoundaryPolicies"] = [{"name": "boundary", "policy": principal.boundary}]
             if principal.session_policy:
                 simulation["sessionPolicy"] = principal.session_policy
-            result = self._simulate(simulation)
+            result = self._simulate(simulation, principal.claims)
             if result.get("decision") == "Allowed":
                 allow = (result.get("identity") or {}).get("allow") or (result.get("resource") or {}).get("allow") or []
                 by = _statement_name(allow[0]) if allow else "the engine"

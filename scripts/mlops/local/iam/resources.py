@@ -165,6 +165,7 @@ def _member_values(params: dict[str, Any], placeholder: str) -> list[str]:
         "KeyId": ["KeyId", "TargetKeyId"],
         "SecretId": ["SecretId", "Name"],
         "ResourceId": ["ResourceId"],
+        "OidcProviderName": ["OpenIDConnectProviderArn", "Url"],
     }
     candidates = special.get(placeholder, []) + candidates
     for member in candidates:
@@ -183,6 +184,8 @@ def _normalise(placeholder: str, value: str) -> str:
         return value.rsplit(":", 1)[-1]
     if placeholder == "ParameterNameWithoutLeadingSlash":
         return value.lstrip("/")
+    if placeholder == "OidcProviderName":
+        return value.split(":oidc-provider/", 1)[-1].removeprefix("https://")
     if placeholder == "Alias":
         return value.removeprefix("alias/")
     if placeholder == "RoleNameWithPath" and value.startswith("arn:"):

@@ -42,6 +42,7 @@ class Principal:
     boundary: dict[str, Any] | None = None
     context: dict[str, str | list[str]] = field(default_factory=dict)
     problem: str | None = None  # why this identity can do nothing (a session of a deleted role)
+    claims: dict[str, str | list[str]] = field(default_factory=dict)  # a web identity token's `<issuer>:<claim>` keys
 
 
 def _document(text: Any) -> dict[str, Any]:
@@ -149,10 +150,11 @@ def web_identity_principal(role_arn: str, token: str) -> Principal:
     issuer = str(claims.get("iss", "")).removeprefix("https://")
     provider = f"arn:aws:iam::{account}:oidc-provider/{issuer}"
     context: dict[str, str | list[str]] = {"aws:FederatedProvider": provider}
+    claim_keys: dict[str, str | list[str]] = {}
     for claim in ("aud", "sub", "amr", "azp", "oaud"):
         if claim in claims:
             value = claims[claim]
-            context[f"{issuer}:{claim}"] = [str(v) for v in value] if isinstance(value, list) else str(value)
+            claim_keys[f"{issuer}:{claim}"] = [str(v) for v in value] if isinstance(value, list) else str(value)
     known = iam_backends[account][PARTITION].open_id_providers.get(provider)
     problem = None
     if known is None:
@@ -163,7 +165,7 @@ def web_identity_principal(role_arn: str, token: str) -> Principal:
         token_audiences = token_audiences if isinstance(token_audiences, list) else [token_audiences]
         if audiences and not set(audiences) & {str(a) for a in token_audiences}:
             problem = f"the token's audience {token_audiences} is not a client id of {provider} ({audiences})"
-    return Principal("web-identity", provider, account, context=context, problem=problem)
+    return Principal("web-identity", provider, account, context=context, problem=problem, claims=claim_keys)
 
 
 class MotoState:
