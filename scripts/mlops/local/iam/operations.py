@@ -113,8 +113,19 @@ def _route(
         for wire, member in _bound_members(operation, "header").items():
             if wire in headers:
                 params[member] = headers[wire]
-        required = operation.input_shape.required_members if operation.input_shape else []
+        # Only members on the URI, query string or headers can be checked here (the body is not parsed).
+        shape = operation.input_shape
+        required = [
+            member
+            for member in (shape.required_members if shape else [])
+            if shape is not None
+            and shape.members[member].serialization.get("location") in ("uri", "querystring", "header")
+        ]
         if any(member not in params for member in required):
+            continue
+        # A valueless query key (`?versioning`, `?policy`) names a sub-resource: a route must declare it.
+        bound = _bound_members(operation, "querystring")
+        if any(not values[0] and key not in literals and key not in bound for key, values in query.items()):
             continue
         # The most specific route wins: more literal query keys, then more required members, then a longer path.
         score = (len(literals), len(required), len(pattern.pattern))
