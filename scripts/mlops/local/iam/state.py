@@ -168,6 +168,31 @@ def web_identity_principal(role_arn: str, token: str) -> Principal:
     return Principal("web-identity", provider, account, context=context, problem=problem, claims=claim_keys)
 
 
+_POLICY_ELEMENTS = (
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+)
+
+
+def _lambda_statement(stored: dict[str, Any]) -> dict[str, Any]:
+    """A Lambda permission as GetPolicy returns it: moto keeps AddPermission's request members too
+    (FunctionName, a bare account id as Principal), which are not policy elements."""
+    statement = {key: stored[key] for key in _POLICY_ELEMENTS if key in stored}
+    principal = statement.get("Principal")
+    if isinstance(principal, str) and principal.isdigit():
+        statement["Principal"] = {"AWS": f"arn:aws:iam::{principal}:root"}
+    elif isinstance(principal, str):
+        statement["Principal"] = {"AWS": principal} if principal.startswith("arn:") or principal == "*" else principal
+    return statement
+
+
 class MotoState:
     """The `Lookups` of the resolver and the resource policies, from moto's backends."""
 
@@ -233,7 +258,10 @@ class MotoState:
             name = rest.removeprefix("function:").split(":", 1)[0]
             for function in lambda_backends[account][arn_region].list_functions():
                 if function.function_name == name and function.policy.statements:
-                    return {"Version": "2012-10-17", "Statement": list(function.policy.statements)}
+                    return {
+                        "Version": "2012-10-17",
+                        "Statement": [_lambda_statement(s) for s in function.policy.statements],
+                    }
             return None
         if service == "sagemaker" and ("model-package" in rest):
             group_name = rest.split("/", 2)[1] if "/" in rest else ""
