@@ -355,3 +355,32 @@ def test_a_dead_engine_refuses_instead_of_allowing(tmp_path: Path) -> None:
         assert "IAM engine" in caught.value.response["Error"]["Message"]
     finally:
         twin.stop()
+
+
+def test_a_service_principal_assumes_only_roles_that_trust_it(server: TwinServer) -> None:
+    from mlops.local.iam.state import service_access_key
+
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": A}},
+            }
+        ],
+    }
+    iam = _client(server, "iam", _root(A))
+    iam.create_role(RoleName="function-role", AssumeRolePolicyDocument=json.dumps(trust))
+    role_arn = f"arn:aws:iam::{A}:role/function-role"
+    as_lambda = boto3.Session(
+        aws_access_key_id=service_access_key("lambda"), aws_secret_access_key="x", region_name=REGION
+    )
+    assert _client(server, "sts", as_lambda).assume_role(RoleArn=role_arn, RoleSessionName="fn")["Credentials"]
+    # The account's root is not the Lambda service: the trust names only lambda.amazonaws.com.
+    _denied(lambda: _client(server, "sts", _root(A)).assume_role(RoleArn=role_arn, RoleSessionName="fn"))
+    as_sagemaker = boto3.Session(
+        aws_access_key_id=service_access_key("sagemaker"), aws_secret_access_key="x", region_name=REGION
+    )
+    _denied(lambda: _client(server, "sts", as_sagemaker).assume_role(RoleArn=role_arn, RoleSessionName="fn"))

@@ -25,6 +25,16 @@ from moto.sqs.models import sqs_backends
 from moto.sts.models import sts_backends
 
 PARTITION = "aws"
+# Keys the twin uses where an AWS service acts for the account (Lambda assuming a function's role,
+# SageMaker assuming a job's role): `twin-service-lambda` calls as the principal lambda.amazonaws.com.
+SERVICE_KEY_PREFIX = "twin-service-"
+
+
+def service_access_key(service: str) -> str:
+    """The access key with which the twin acts as `<service>.amazonaws.com` (e.g. "lambda")."""
+    return f"{SERVICE_KEY_PREFIX}{service}"
+
+
 ROOT_POLICY_NAME = "account root (the twin's bootstrap credentials)"
 _ROOT_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
@@ -33,7 +43,7 @@ _ROOT_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Acti
 class Principal:
     """The caller of one request, with the policies AWS would evaluate for it."""
 
-    kind: str  # "root" | "role-session" | "user" | "web-identity"
+    kind: str  # "root" | "role-session" | "user" | "web-identity" | "service"
     arn: str  # as AWS names the caller in messages: the session ARN, the user ARN, the root ARN
     account: str
     role_arn: str | None = None
@@ -84,6 +94,18 @@ def all_roles() -> list[Any]:
 
 def principal_for(access_key: str, mapped_account: str) -> Principal:
     """The caller behind an access key. Keys moto never issued are the account's root (the twin's bootstrap)."""
+    if access_key.startswith(SERVICE_KEY_PREFIX):
+        service = f"{access_key.removeprefix(SERVICE_KEY_PREFIX)}.amazonaws.com"
+        return Principal(
+            "service",
+            service,
+            mapped_account,
+            context={
+                "aws:PrincipalIsAWSService": "true",
+                "aws:PrincipalServiceName": service,
+                "aws:SourceAccount": mapped_account,
+            },
+        )
     account = get_account_id_from(access_key)
     iam = iam_backends[account][PARTITION]
     key = iam.access_keys.get(access_key)
