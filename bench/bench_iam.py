@@ -31,7 +31,7 @@ def run_demo(mode: str, report: Path) -> tuple[float | None, dict[str, float], s
     env = {**os.environ, "MLOPS_TWIN_IAM": mode}
     env.pop("AWS_ENDPOINT_URL", None)
     started = time.perf_counter()
-    done = subprocess.run(  # noqa: S603 - our own CLI
+    done = subprocess.run(
         [str(MLOPS), "demo", "--auto-approve", "--report", str(report)],
         cwd=REPO_ROOT,
         env=env,
@@ -69,7 +69,7 @@ def main() -> None:
                     totals[mode].append(total)
                 if mode != "off" and line:
                     last_line = line
-    subprocess.run([str(MLOPS), "local", "down"], cwd=REPO_ROOT, capture_output=True, check=False)  # noqa: S603
+    subprocess.run([str(MLOPS), "local", "down"], cwd=REPO_ROOT, capture_output=True, check=False)
     print()
     for mode, values in totals.items():
         if values:
