@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,20 +243,33 @@ def test_web_identity_trust_conditions_on_sub_and_aud_are_evaluated(server: Twin
         ],
     }
     iam.create_role(RoleName="build-oidc", AssumeRolePolicyDocument=json.dumps(trust))
-    anonymous = boto3.Session(region_name=REGION).client(
-        "sts",
-        endpoint_url=server.url,
-        config=BotoConfig(signature_version=botocore.UNSIGNED, retries={"max_attempts": 1}),
-    )
     role_arn = f"arn:aws:iam::{A}:role/build-oidc"
-    good = _token(f"https://{issuer}", "sc://org/project/aws-build", "api://AzureADTokenExchange")
-    assert anonymous.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="ok", WebIdentityToken=good)
-    wrong_connection = _token(f"https://{issuer}", "sc://org/project/aws-prod", "api://AzureADTokenExchange")
-    _denied(
-        lambda: anonymous.assume_role_with_web_identity(
-            RoleArn=role_arn, RoleSessionName="nope", WebIdentityToken=wrong_connection
-        )
-    )
+
+    def assume(subject: str, audience: str = "api://AzureADTokenExchange") -> Any:
+        # The IAM hook alone: the token's signature is the twin's STS stand-in's check, made after it.
+        form = urllib.parse.urlencode(
+            {
+                "Action": "AssumeRoleWithWebIdentity",
+                "Version": "2011-06-15",
+                "RoleArn": role_arn,
+                "RoleSessionName": "pipeline",
+                "WebIdentityToken": _token(f"https://{issuer}", subject, audience),
+            }
+        ).encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/",
+            "QUERY_STRING": "",
+            "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        }
+        return server.iam.check(environ, form, A, REGION)
+
+    assert assume("sc://org/project/aws-build") is None  # the trust's sub and aud hold: allowed
+    for refused in (assume("sc://org/project/aws-prod"), assume("sc://org/project/aws-build", "api://other")):
+        assert refused is not None
+        status, body, _, _ = refused
+        assert status == 403 and b"<Code>AccessDenied</Code>" in body
+        assert b"sts:AssumeRoleWithWebIdentity on resource: arn:aws:iam::" in body
 
 
 def test_cross_account_s3_and_kms_need_both_sides(server: TwinServer) -> None:
