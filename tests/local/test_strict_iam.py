@@ -398,3 +398,36 @@ def test_a_service_principal_assumes_only_roles_that_trust_it(server: TwinServer
         aws_access_key_id=service_access_key("sagemaker"), aws_secret_access_key="x", region_name=REGION
     )
     _denied(lambda: _client(server, "sts", as_sagemaker).assume_role(RoleArn=role_arn, RoleSessionName="fn"))
+
+
+def test_iam_report_command_lists_decisions_denials_and_unused_grants(
+    server: TwinServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+
+    import mlops.local.twin
+    from mlops.cli.root import cli
+
+    role = _role(
+        server,
+        "reporter",
+        [{"Sid": "ReadQueues", "Effect": "Allow", "Action": ["sqs:GetQueueUrl", "sqs:ListQueues"], "Resource": "*"}],
+    )
+    sqs = _client(server, "sqs", _session(server, role))
+    sqs.list_queues()
+    _denied(lambda: sqs.create_queue(QueueName="not-granted"))
+    monkeypatch.setattr(mlops.local.twin, "running", lambda directory: SimpleNamespace(url=server.url))
+    out = tmp_path / "iam.json"
+    result = CliRunner().invoke(cli, ["local", "iam-report", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "IAM mode: enforce" in result.output
+    assert (
+        "assumed-role/reporter/under-test | sqs:ListQueues | * | allowed x1 | statement 'ReadQueues'" in result.output
+    )
+    assert "sqs:CreateQueue" in result.output and "denied x1" in result.output
+    report = json.loads(out.read_text())
+    (reporter,) = [r for r in report["roles"] if r["role"].endswith(":role/reporter")]
+    assert reporter["used_actions"] == ["sqs:ListQueues"]
+    assert reporter["unused_actions"] == ["sqs:GetQueueUrl"]

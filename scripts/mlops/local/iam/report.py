@@ -36,17 +36,17 @@ def build_report(
     expand: Callable[[list[str]], dict[str, list[str]]],
 ) -> dict[str, Any]:
     records = ledger.get("records", [])
-    used: dict[str, set[str]] = {}
+    used: dict[str, dict[str, str]] = {}  # role -> {action in lower case: action as called}
     for record in records:
         if record["outcome"] == "allowed" and record.get("role_arn"):
-            used.setdefault(record["role_arn"], set()).add(record["action"].lower())
+            used.setdefault(record["role_arn"], {})[record["action"].lower()] = record["action"]
     role_reports: list[dict[str, Any]] = []
     unused_total = 0
     for role_arn, policies in roles:
         patterns, not_action = granted_patterns(policies)
         expanded = expand(patterns) if patterns else {}
         granted = sorted({action for actions in expanded.values() for action in actions}, key=str.lower)
-        role_used = used.get(role_arn, set())
+        role_used = used.get(role_arn, {})
         unused = [action for action in granted if action.lower() not in role_used]
         unused_total += len(unused)
         role_reports.append(
@@ -54,7 +54,7 @@ def build_report(
                 "role": role_arn,
                 "granted_patterns": patterns,
                 "granted_actions": len(granted),
-                "used_actions": sorted(role_used),
+                "used_actions": sorted(role_used.values()),
                 "unused_actions": unused,
                 "not_expanded": not_action,
             }
