@@ -431,3 +431,34 @@ def test_iam_report_command_lists_decisions_denials_and_unused_grants(
     (reporter,) = [r for r in report["roles"] if r["role"].endswith(":role/reporter")]
     assert reporter["used_actions"] == ["sqs:ListQueues"]
     assert reporter["unused_actions"] == ["sqs:GetQueueUrl"]
+
+
+def test_passing_a_role_to_a_service_needs_iam_pass_role_for_that_service(server: TwinServer) -> None:
+    execution = f"arn:aws:iam::{A}:role/model-execution"
+    _client(server, "iam", _root(A)).create_role(
+        RoleName="model-execution", AssumeRolePolicyDocument=_trust(f"arn:aws:iam::{A}:root")
+    )
+    create_models = {"Effect": "Allow", "Action": "sagemaker:CreateModel", "Resource": "*"}
+
+    def pass_role(service: str) -> dict[str, Any]:
+        return {
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": execution,
+            "Condition": {"StringEquals": {"iam:PassedToService": service}},
+        }
+
+    def create_model(role_name: str, statements: list[dict[str, Any]]) -> Any:
+        session = _session(server, _role(server, role_name, statements))
+        return _client(server, "sagemaker", session).create_model(
+            ModelName=f"model-{role_name}",
+            ExecutionRoleArn=execution,
+            PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"},
+        )
+
+    error = _denied(lambda: create_model("no-pass-role", [create_models]))
+    assert f"iam:PassRole on resource: {execution}" in error.response["Error"]["Message"]
+    _denied(lambda: create_model("pass-to-lambda", [create_models, pass_role("lambda.amazonaws.com")]))
+    assert create_model("pass-to-sagemaker", [create_models, pass_role("sagemaker.amazonaws.com")])["ModelArn"]
+    models = _client(server, "sagemaker", _root(A)).list_models()["Models"]
+    assert [m["ModelName"] for m in models if m["ModelName"].startswith("model-")] == ["model-pass-to-sagemaker"]

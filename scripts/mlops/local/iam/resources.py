@@ -256,9 +256,29 @@ def resource_account(arn: str, lookups: Lookups, default: str) -> str:
     return parts[4] or default
 
 
+_PASSED_ROLE_MEMBER = re.compile(r"^(Execution)?Role(Arn|ARN)?$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/")
+
+
+def passed_roles(call: Call) -> list[str]:
+    """Role ARNs a call hands to the service to use (`ExecutionRoleArn`, `RoleArn`, Lambda's `Role`):
+    AWS authorises `iam:PassRole` on each, with `iam:PassedToService`. STS and IAM take role ARNs as
+    their subject, not to pass them."""
+    if call.service in ("sts", "iam"):
+        return []
+    return [
+        str(value)
+        for name, value in call.params.items()
+        if _PASSED_ROLE_MEMBER.match(name) and isinstance(value, str) and _ROLE_ARN.match(value)
+    ]
+
+
 def needs(call: Call, action: str, info: ActionInfo, account: str, lookups: Lookups) -> list[Need]:
     """Every authorisation the call needs, with the ARNs computed from the request."""
     result = [_need(call, action, info, account, lookups)]
+    prefix = action.split(":", 1)[0]
+    for role in passed_roles(call):
+        result.append(Need("iam:PassRole", [role], context={"iam:PassedToService": f"{prefix}.amazonaws.com"}))
     if call.service == "s3" and call.operation == "CopyObject" and call.params.get("CopySource"):
         source = unquote(str(call.params["CopySource"])).lstrip("/").split("?", 1)[0]
         result.append(Need("s3:GetObject", [f"arn:aws:s3:::{source}"]))
