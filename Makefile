@@ -8,6 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+# The twin's IAM engine: a Node sidecar installed from its pinned lockfile (see docs/twin-iam.md).
+SIDECAR := scripts/mlops/local/iam/sidecar
+SIDECAR_STAMP := $(SIDECAR)/node_modules/.installed
 
 # Coverage floor: what the suite honestly reaches today; raise it as the code grows.
 COVERAGE_FLOOR := 85
@@ -23,7 +26,12 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+$(SIDECAR_STAMP): $(SIDECAR)/package.json $(SIDECAR)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "error: node and npm not found; the twin's IAM engine needs Node.js >= 18 with npm (e.g. apt-get install nodejs npm), then run make install again" >&2; exit 1; }
+	cd $(SIDECAR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(SIDECAR_STAMP)
+
+install: $(STAMP) $(SIDECAR_STAMP)
 
 demo: install
 	$(BIN)/mlops demo

@@ -172,3 +172,33 @@ def test_fail_step_message_and_condition_branching(tmp_path: Path) -> None:
     assert (execution.status, execution.failure_reason) == ("Failed", "below 0.5")
     assert [(s.name, s.status) for s in execution.steps] == [("Check", "Succeeded"), ("Stop", "Failed")]
     assert execution.steps[0].metadata == {"Condition": {"Outcome": "False"}}
+
+
+def test_job_outputs_are_written_with_sse_kms_as_sagemaker_writes_them(tmp_path: Path) -> None:
+    from mlops.local.executor import sagemaker_output_encryption
+
+    assert sagemaker_output_encryption(None) == {"ServerSideEncryption": "aws:kms"}
+    assert sagemaker_output_encryption("alias/artifacts") == {
+        "ServerSideEncryption": "aws:kms",
+        "SSEKMSKeyId": "alias/artifacts",
+    }
+    uploads: list[tuple[Any, ...]] = []
+
+    class RecordingS3:
+        def upload_file(self, *args: Any, **kwargs: Any) -> None:
+            uploads.append((*args, kwargs.get("ExtraArgs")))
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "train.csv").write_text("1,2\n")
+    executor = Executor(
+        s3=RecordingS3(), sagemaker=None, work_dir=tmp_path / "jobs", cache=StepCache(tmp_path / "c.json")
+    )
+    executor._upload_dir(tmp_path / "out", "s3://bucket/prefix", "step Preprocess", "alias/artifacts")
+    assert uploads == [
+        (
+            str(tmp_path / "out" / "train.csv"),
+            "bucket",
+            "prefix/train.csv",
+            {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/artifacts"},
+        )
+    ]

@@ -42,10 +42,19 @@ def local() -> None:
     help="Do not validate AWS requests against botocore's model (for the strict-vs-lenient bench only; "
     "same as MLOPS_TWIN_STRICT_REQUESTS=0).",
 )
+@click.option(
+    "--iam",
+    "iam_mode",
+    type=click.Choice(["enforce", "report", "off"]),
+    default=None,
+    help="IAM checks: enforce (refuse what AWS would refuse), report (allow, record what would be denied), "
+    "off (benchmarks only). Default: MLOPS_TWIN_IAM, else enforce.",
+)
 @click.pass_context
-def up(ctx: click.Context, time_scale: float, lenient_requests: bool) -> None:
+def up(ctx: click.Context, time_scale: float, lenient_requests: bool, iam_mode: str | None) -> None:
     """Start the twin (idempotent) and bootstrap the three accounts of the `local` profile."""
     from mlops.core.config import load_config
+    from mlops.local.iam.remote import engine_status
     from mlops.local.twin import requests_mode
     from mlops.local.twin import up as start
 
@@ -56,10 +65,13 @@ def up(ctx: click.Context, time_scale: float, lenient_requests: bool) -> None:
         time_scale=time_scale,
         progress=lambda m: click.echo(m, err=True),
         strict_requests=False if lenient_requests else None,
+        iam_mode=iam_mode,
     )
     verb = "started" if started else "already running"
     mode = requests_mode(state.url)
     click.echo(f"twin {verb} at {state.url} (pid {state.pid}); accounts {json.dumps(state.accounts)}; requests {mode}")
+    iam = engine_status(state.url)
+    click.echo(f"IAM: {iam.get('mode')} (engine {iam.get('engine')}, data {iam.get('data')})")
     if started:
         click.echo(
             "the twin starts empty; its AWS state lives in the server's memory and is lost when the server stops "
@@ -101,6 +113,28 @@ def status(ctx: click.Context) -> None:
             click.echo("twin: not running (start it with `mlops local up`)")
         ctx.exit(1)
     click.echo(json.dumps({"status": "running", "url": state.url, "pid": state.pid, "accounts": state.accounts}))
+
+
+@local.command("iam-report")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report as JSON here.")
+@click.pass_context
+def iam_report(ctx: click.Context, out: Path | None) -> None:
+    """Every (principal, action, resource) the running twin saw, why each was allowed or denied, and
+    per role the granted actions no call used."""
+    from mlops.local.errors import TwinError
+    from mlops.local.iam.remote import fetch_report
+    from mlops.local.iam.report import render_text
+    from mlops.local.twin import running
+
+    state = running(_directory(ctx))
+    if state is None:
+        raise TwinError("the twin is not running", hint="start it with `mlops local up` (or run `mlops demo`)")
+    report = fetch_report(state.url)
+    click.echo(render_text(report), nl=False)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        click.echo(f"report written to {out}", err=True)
 
 
 @local.command()

@@ -260,6 +260,7 @@ def demo(obj: Context, report: Path | None, auto_approve: bool | None) -> None:
         result = flow.run()
     finally:
         _print_flow(flow.report)
+        _print_iam(flow)
         if report:
             report.parent.mkdir(parents=True, exist_ok=True)
             report.write_text(json.dumps(flow.report.to_json(), indent=2) + "\n")
@@ -268,6 +269,23 @@ def demo(obj: Context, report: Path | None, auto_approve: bool | None) -> None:
         f'the twin keeps running: eval "$(mlops local env --account prod)" to call {len(result.endpoints)} endpoint(s)'
     )
     click.echo("stop it with: mlops local down")
+
+
+def _print_iam(flow: Any) -> None:
+    """The demo's last line: how many AWS calls, whether IAM allowed them all, how much was granted unused."""
+    from mlops.local.flow import DemoError
+    from mlops.local.iam.remote import fetch_report
+    from mlops.local.iam.report import summary_line
+    from mlops.local.iam.sidecar import IamEngineError
+
+    try:
+        url = flow.state.url
+    except DemoError:  # the twin never came up: nothing was called
+        return
+    try:
+        click.echo(summary_line(fetch_report(url)))
+    except IamEngineError as exc:  # printed, not raised: a failed flow's own error must stay the one reported
+        click.echo(f"IAM report unavailable: {exc}", err=True)
 
 
 def _print_flow(report: Any) -> None:

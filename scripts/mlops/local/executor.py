@@ -183,6 +183,13 @@ def cache_key(step_type: str, resolved_arguments: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps([step_type, keyed], sort_keys=True).encode()).hexdigest()
 
 
+def sagemaker_output_encryption(kms_key: str | None) -> dict[str, str]:
+    """How SageMaker writes a job's outputs to S3: SSE-KMS with the job's KmsKeyId, else the account's
+    default S3 KMS key (OutputDataConfig / ProcessingOutputConfig `KmsKeyId`). Bucket policies that deny
+    uploads without `s3:x-amz-server-side-encryption: aws:kms` rely on it."""
+    return {"ServerSideEncryption": "aws:kms", **({"SSEKMSKeyId": kms_key} if kms_key else {})}
+
+
 def _split_s3(uri: str, where: str) -> tuple[str, str]:
     if not isinstance(uri, str) or not uri.startswith("s3://"):
         raise UnsupportedDefinition(where, f"expected an s3:// URI, found {uri!r}")
@@ -408,9 +415,10 @@ class Executor:
         timeout = float(arguments.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
         self._execute(command, env, root, timeout, root / "job.log", failure_file=None, execution=execution)
         properties: dict[str, Any] = {}
+        output_key = arguments.get("ProcessingOutputConfig", {}).get("KmsKeyId")
         for item in outputs:
             uri = item["S3Output"]["S3Uri"]
-            self._upload_dir(self._map(root, item["S3Output"]["LocalPath"]), uri, f"step {name}")
+            self._upload_dir(self._map(root, item["S3Output"]["LocalPath"]), uri, f"step {name}", output_key)
             properties[f"ProcessingOutputConfig.Outputs['{item['OutputName']}'].S3Output.S3Uri"] = uri
         properties["ProcessingJobName"] = job
         return properties, {"ProcessingJob": {"Arn": self._job_arn(execution, "processing-job", job)}}
@@ -472,7 +480,12 @@ class Executor:
         output_path = str(arguments["OutputDataConfig"]["S3OutputPath"]).rstrip("/")
         model_uri = f"{output_path}/{job}/output/model.tar.gz"
         bucket, model_key = _split_s3(model_uri, f"step {name}: OutputDataConfig")
-        self.s3.upload_file(str(artifact), bucket, model_key)
+        self.s3.upload_file(
+            str(artifact),
+            bucket,
+            model_key,
+            ExtraArgs=sagemaker_output_encryption(arguments["OutputDataConfig"].get("KmsKeyId")),
+        )
         properties = {"ModelArtifacts.S3ModelArtifacts": model_uri, "TrainingJobName": job}
         return properties, {"TrainingJob": {"Arn": self._job_arn(execution, "training-job", job)}}
 
@@ -614,8 +627,8 @@ class Executor:
         if count == 0:
             raise StepFailed(f"{where}: no objects under {uri}")
 
-    def _upload_dir(self, source: Path, uri: str, where: str) -> None:
+    def _upload_dir(self, source: Path, uri: str, where: str, kms_key: str | None = None) -> None:
         bucket, prefix = _split_s3(uri, where)
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
             key = f"{prefix.rstrip('/')}/{path.relative_to(source).as_posix()}"
-            self.s3.upload_file(str(path), bucket, key)
+            self.s3.upload_file(str(path), bucket, key, ExtraArgs=sagemaker_output_encryption(kms_key))

@@ -44,6 +44,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from mlops.local.endpoints import Hosting, InvocationError, error_body
 from mlops.local.executor import Execution, Executor, StepCache
+from mlops.local.iam.gate import IamGate
 from mlops.local.moto_fixes import (
     key_policy_as_text,
     model_package_group_policies,
@@ -86,12 +87,19 @@ class Shim:
         path = environ.get("PATH_INFO", "")
         if path == "/_twin/health":
             return self._respond(start_response, *_json(200, {"status": "ok", **self.twin.describe()}))
+        if path == "/_twin/iam":  # the IAM ledger and least-privilege report (`mlops local iam-report`)
+            return self._respond(start_response, *_json(200, self.twin.iam.report()))
         # Strict requests: refuse what AWS's request validation refuses, before anything is created.
         refusal = self.twin.request_gate.check(environ)
         if refusal is not None:
             return self._respond(start_response, refusal.status, refusal.body, refusal.content_type, refusal.headers)
         account, region = self._caller(environ)
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = account
+        # ---- IAM (mlops.local.iam): authorise before moto or the shim acts, so a refusal creates nothing.
+        denial = self.twin.iam.check(environ, self._body(environ), account, region)
+        if denial is not None:
+            return self._respond(start_response, *denial[:3], denial[3])
+        # ---- end IAM
         method = environ.get("REQUEST_METHOD", "GET")
         invocation = _INVOCATION.match(path)
         if method == "POST" and invocation:
@@ -314,7 +322,9 @@ class TwinServer:
         port: int = 0,
         time_scale: float = 0.01,
         strict_requests: bool | None = None,
+        iam_mode: str | None = None,
     ) -> None:
+        self.iam = IamGate(iam_mode)  # enforce | report | off (MLOPS_TWIN_IAM when not given)
         self.state_dir = state_dir
         self.accounts = accounts
         self.region = region
@@ -370,6 +380,7 @@ class TwinServer:
             "pid": os.getpid(),
             "requests": self.request_gate.mode,
             "request_checks": self.request_gate.stats.to_dict(),
+            "iam": self.iam.describe(),
         }
 
     def _patch_moto(self) -> None:
@@ -382,6 +393,7 @@ class TwinServer:
 
     def start(self) -> TwinServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.iam.start()
         self._patch_moto()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -399,6 +411,7 @@ class TwinServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._patches.close()
+        self.iam.stop()
 
 
 def watch_state_dir(
@@ -446,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=["strict", "lenient"],
         help="validate AWS requests against botocore's model (default: MLOPS_TWIN_STRICT_REQUESTS, else strict)",
     )
+    parser.add_argument("--iam", choices=["enforce", "report", "off"], default=None, help="default: MLOPS_TWIN_IAM")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -456,9 +470,13 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         time_scale=args.time_scale,
         strict_requests=None if args.requests is None else args.requests == "strict",
+        iam_mode=args.iam,
     )
+    twin.iam.start()  # before the ready file: a twin whose IAM engine cannot start does not come up
     ready = args.state_dir / "server.json"
-    ready.write_text(json.dumps({**twin.describe(), "started": time.time()}))
+    partial = ready.with_suffix(".json.partial")  # `up` polls for this file: never let it read half of it
+    partial.write_text(json.dumps({**twin.describe(), "started": time.time()}))
+    partial.replace(ready)
 
     def shutdown(signum: int, frame: Any) -> None:
         threading.Thread(target=twin.stop, daemon=True).start()

@@ -117,6 +117,7 @@ def up(
     timeout: float = 30.0,
     progress: Callable[[str], None] = lambda _m: None,
     strict_requests: bool | None = None,
+    iam_mode: str | None = None,
 ) -> tuple[TwinState, bool]:
     """Start the twin (or find it running). Returns the state and whether it was started now.
 
@@ -153,6 +154,8 @@ def up(
     if strict_requests is None:
         strict_requests = strict_requests_from(os.environ)  # a bad value fails here, not in the server's log
     command += ["--requests", "strict" if strict_requests else "lenient"]
+    if iam_mode:  # else the server reads MLOPS_TWIN_IAM (default enforce)
+        command += ["--iam", iam_mode]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     # The server answers each request on its own thread; XGBoost's OpenMP pool per prediction would
     # make every single-row InvokeEndpoint wait for all cores (tens of ms on a busy 2-core machine).
