@@ -234,8 +234,18 @@ class Flow:
         )
         deploy_id = self.config.azure_devops.pipelines.deploy
         fake = self._fake = FakeAzureDevOps(ORGANIZATION, pat=token, on_trigger=self._runs.put).start()
-        # Lambda runs the handler with its execution role's credentials (the twin assumes the role for it).
-        role = session.client("sts").assume_role(RoleArn=function["Role"], RoleSessionName=BRIDGE_FUNCTION)
+        # Lambda runs the handler with its execution role's credentials: the twin assumes the role as the
+        # Lambda service principal, which is all the role's trust policy admits.
+        from mlops.local.iam.state import service_access_key
+
+        as_lambda = boto3.Session(
+            aws_access_key_id=service_access_key("lambda"),
+            aws_secret_access_key="twin",  # noqa: S106 - the twin accepts any secret
+            region_name=self.config.region,
+        )
+        role = as_lambda.client("sts", endpoint_url=self.state.url).assume_role(
+            RoleArn=function["Role"], RoleSessionName=BRIDGE_FUNCTION
+        )
         credentials = role["Credentials"]
         lambda_env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k.startswith("AWS_ENDPOINT_URL")},

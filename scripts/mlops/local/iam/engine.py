@@ -25,7 +25,7 @@ from mlops.local.iam.state import Principal
 log = logging.getLogger("mlops.local.iam")
 
 MODES = ("enforce", "report", "off")
-DEFAULT_MODE = "report"  # enforce once the twin runs on the templates' roles (helper D); see docs/twin-iam.md
+DEFAULT_MODE = "enforce"  # the twin runs on the templates' roles: refuse what AWS would refuse
 
 
 def mode_from_environment(environ: dict[str, str] | None = None) -> str:
