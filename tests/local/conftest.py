@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,9 +15,12 @@ import pytest
 
 from mlops.core.config import Config, load_config
 from mlops.local.bootstrap import Bootstrapped, bootstrap, root_access_key
+from mlops.local.pipeline_credentials import connection_credentials
 from mlops.local.server import TwinServer
+from mlops.local.twin import TwinState
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+ACCOUNTS = {"automation": "000000000001", "staging": "000000000002", "prod": "000000000003"}
 
 
 @dataclass
@@ -33,13 +38,18 @@ class Twin:
     def client(self, service: str, account: str = "automation") -> Any:
         return self.session(account).client(service, endpoint_url=self.server.url)
 
+    def connection_env(self, connection: str, account: str) -> dict[str, str]:
+        """What a pipeline step gets through an Azure DevOps service connection: an OIDC role session."""
+        state = TwinState(self.server.url, os.getpid(), self.config.region, ACCOUNTS, "", "", time.time())
+        return connection_credentials(state, self.server.state_dir, connection, account)
+
 
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     config = load_config(REPO_ROOT / "mlops.yaml", profile="local", environ={})
     server = TwinServer(
         state_dir=tmp_path_factory.mktemp("twin"),
-        accounts={"automation": "000000000001", "staging": "000000000002", "prod": "000000000003"},
+        accounts=dict(ACCOUNTS),
         region=config.region,
         time_scale=0.001,
     ).start()

@@ -39,9 +39,14 @@ def packages(twin: Twin) -> list[str]:
 
 
 @pytest.fixture
-def canary_staging(monkeypatch: pytest.MonkeyPatch, restore_environ: None) -> Iterator[None]:
+def canary_staging(twin: Twin, monkeypatch: pytest.MonkeyPatch, restore_environ: None) -> Iterator[None]:
     monkeypatch.setenv("MLOPS_CONFIG", str(REPO_ROOT / "mlops.yaml"))
     monkeypatch.setenv("MLOPS_PROFILE", "local")
+    # `mlops deploy` runs as the pipeline runs it: on the automation connection's role session, which the
+    # stage's deploy role trusts (infra/templates); the account's root may not chain into it.
+    for name, value in twin.connection_env("aws-automation", "automation").items():
+        if name.startswith("AWS_") and not name.startswith("AWS_ENDPOINT_URL"):
+            monkeypatch.setenv(name, value)
     # A canary with long waits (scaled by the twin's 0.001): time to observe and to trip an alarm.
     for key, value in {
         "TRAFFIC": "canary",

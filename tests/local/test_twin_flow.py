@@ -188,7 +188,8 @@ def _deploy(twin: Twin, account: str, name: str, package_arn: str, config_name: 
     sm.create_model(
         ModelName=config_name,
         PrimaryContainer={"ModelPackageName": package_arn},
-        ExecutionRoleArn=f"arn:aws:iam::{twin.config.accounts.staging.id}:role/mlops-deploy",
+        # The account's own hosting role (the template's), as `mlops deploy` passes it.
+        ExecutionRoleArn=f"arn:aws:iam::{getattr(twin.config.accounts, account).id}:role/mlops-sagemaker-execution",
     )
     sm.create_endpoint_config(
         EndpointConfigName=config_name,
@@ -302,19 +303,24 @@ def test_staging_sees_the_automation_registry_only_through_the_assumed_role(
     assert staging.list_model_packages(ModelPackageGroupName="breast-cancer")["ModelPackageSummaryList"] == []
     with pytest.raises(botocore.exceptions.ClientError):
         staging.describe_pipeline(PipelineName="breast-cancer-build")
+    # The automation account's roles are not the staging administrator's to assume: the deploy role
+    # there trusts only the Azure DevOps build connection's web identity (infra/templates).
     sts = twin.session("staging").client("sts", endpoint_url=twin.server.url)
-    creds = sts.assume_role(RoleArn="arn:aws:iam::000000000001:role/mlops-deploy", RoleSessionName="from-staging")
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied") as refused:
+        sts.assume_role(RoleArn="arn:aws:iam::000000000001:role/mlops-deploy", RoleSessionName="from-staging")
+    assert "arn:aws:iam::000000000002:root is not authorized to perform: sts:AssumeRole" in str(refused.value)
+    # The build connection's session in the automation account sees the pipeline.
+    env = twin.connection_env("aws-automation", "automation")
     automation_via_role = boto3.client(
         "sagemaker",
         endpoint_url=twin.server.url,
         region_name=twin.config.region,
-        aws_access_key_id=creds["Credentials"]["AccessKeyId"],
-        aws_secret_access_key=creds["Credentials"]["SecretAccessKey"],
-        aws_session_token=creds["Credentials"]["SessionToken"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
     )
-    assert [p["PipelineName"] for p in automation_via_role.list_pipelines()["PipelineSummaries"]] == [
-        "breast-cancer-build"
-    ]
+    described = automation_via_role.describe_pipeline(PipelineName="breast-cancer-build")
+    assert described["PipelineArn"].startswith("arn:aws:sagemaker:us-east-1:000000000001:pipeline/")
 
 
 def test_concurrent_invocations_are_served(twin: Twin, first_run: dict[str, Any], test_rows: pd.DataFrame) -> None:

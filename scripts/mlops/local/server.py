@@ -95,6 +95,12 @@ class Shim:
             return self._respond(start_response, refusal.status, refusal.body, refusal.content_type, refusal.headers)
         account, region = self._caller(environ)
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = account
+        # STS checks a web identity token itself (issuer's provider, audience, signature, expiry) before it
+        # evaluates the role's trust policy: InvalidIdentityToken comes before any AccessDenied.
+        if environ.get("REQUEST_METHOD") == "POST" and "x-www-form-urlencoded" in str(environ.get("CONTENT_TYPE", "")):
+            refused = self._check_web_identity(environ)
+            if refused is not None:
+                return self._respond(start_response, *refused)
         # ---- IAM (mlops.local.iam): authorise before moto or the shim acts, so a refusal creates nothing.
         denial = self.twin.iam.check(environ, self._body(environ), account, region)
         if denial is not None:
@@ -121,10 +127,6 @@ class Shim:
                 return self._respond(start_response, error.status, error_body(error), "application/x-amz-json-1.1")
         if target == "SageMaker.UpdateModelPackage":
             return self._update_model_package(environ, start_response, account, region)
-        if method == "POST" and "x-www-form-urlencoded" in str(environ.get("CONTENT_TYPE", "")):
-            refused = self._check_web_identity(environ)  # what STS checks of a web identity token
-            if refused is not None:
-                return self._respond(start_response, *refused)
         return self.moto(environ, start_response)  # type: ignore[no-any-return]
 
     def _check_web_identity(self, environ: dict[str, Any]) -> tuple[int, bytes, str] | None:
