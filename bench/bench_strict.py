@@ -1,10 +1,11 @@
-"""Benchmark of the strict twin's request validation: `mlops demo` strict against lenient, in one run.
+"""Benchmark of the strict twin: `mlops demo` strict against lenient, in one run.
 
     .venv/bin/python bench/bench_strict.py [--runs N]
 
-Runs the whole demo flow (twin up, model-build.yml, approval, bridge, model-deploy.yml) N times with
-every AWS request validated against botocore's model (MLOPS_TWIN_STRICT_REQUESTS=1, the default)
-and N times without (=0), interleaved strict/lenient/lenient/strict/... so that drift in the
+Runs the whole demo flow (twin up, model-build.yml, approval, bridge, model-deploy.yml) N times strict,
+as `make demo` runs it (every AWS request validated against botocore's model, MLOPS_TWIN_STRICT_REQUESTS=1,
+and authorised by the IAM engine, MLOPS_TWIN_IAM=enforce: the defaults), and N times lenient (=0 and
+off; the accounts are still the templates'), interleaved strict/lenient/lenient/strict/... so that drift in the
 machine's load falls on both. Each run starts its own twin in a temporary directory and stops it.
 Prints the median wall time of each mode, their ratio against the budget (strictness may add at most
 20 %), the median per stage, and how many requests the gate checked and the time it spent on them
@@ -46,6 +47,7 @@ def _environment(strict: bool, twin_dir: Path) -> dict[str, str]:
     env.update(
         {
             "MLOPS_TWIN_STRICT_REQUESTS": "1" if strict else "0",
+            "MLOPS_TWIN_IAM": "enforce" if strict else "off",
             "MLOPS_TWIN_DIR": str(twin_dir),
             "MLOPS_CONFIG": str(REPO_ROOT / "mlops.yaml"),
         }
