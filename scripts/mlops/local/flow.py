@@ -17,6 +17,7 @@ import os
 import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +109,8 @@ class Flow:
         self._state: TwinState | None = None
         self._automation: boto3.Session | None = None
         self._fake: FakeAzureDevOps | None = None
+        self._twin_done = threading.Event()
+        self._twin_failure: BaseException | None = None
 
     def _stage(self, name: str, action: Callable[[], str]) -> None:
         self.progress(f"==> {name}")
@@ -125,18 +128,40 @@ class Flow:
 
     def run(self) -> FlowReport:
         started = time.perf_counter()
+        # The twin comes up beside the build pipeline's first stage (YAML validation and the definition
+        # render need no AWS); the first step that uses a service connection waits for it.
+        os.environ["MLOPS_TWIN_DIR"] = str(self.twin_directory)
+        os.environ["MLOPS_PROFILE"] = "local"
+        twin = threading.Thread(target=self._twin_up_in_background, name="twin-up", daemon=True)
+        twin.start()
         try:
-            self._stage("Twin up", self._twin_up)
             self._stage("Build pipeline (model-build.yml)", self._build)
             self._stage("Approve the model package", self._approve)
             self._stage("Registry event -> bridge -> Azure DevOps run", self._bridge)
             self._stage("Deploy pipeline (model-deploy.yml)", self._deploy)
             self._collect_endpoints()
         finally:
+            twin.join()
             self.report.total_seconds = time.perf_counter() - started
             if self._fake is not None:
                 self._fake.stop()
         return self.report
+
+    def _twin_up_in_background(self) -> None:
+        try:
+            self._stage("Twin up", self._twin_up)
+        except BaseException as exc:  # handed to whoever waits for the twin (_wait_for_twin)
+            self._twin_failure = exc
+        finally:
+            self._twin_done.set()
+
+    def _wait_for_twin(self) -> None:
+        self._twin_done.wait()
+        if self._twin_failure is not None:
+            raise DemoError(
+                f"the twin did not come up: {str(self._twin_failure).splitlines()[0]}",
+                hint=f"see {self.twin_directory / 'server.log'}",
+            ) from self._twin_failure
 
     def _twin_up(self) -> str:
         down(self.twin_directory)  # a fresh twin: the demo shows the first run, not a cached one
@@ -144,8 +169,6 @@ class Flow:
         self._state = state
         self._automation = automation_session(state.url, self.config.region)
         os.environ.update(environment(state, "automation"))
-        os.environ["MLOPS_TWIN_DIR"] = str(self.twin_directory)
-        os.environ["MLOPS_PROFILE"] = "local"
         return state.url
 
     @property
@@ -167,7 +190,7 @@ class Flow:
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         return {
             "sources_dir": self.repo_root,
-            "service_connections": TwinServiceConnections(self.twin_directory),
+            "service_connections": TwinServiceConnections(self.twin_directory, twin_ready=self._wait_for_twin),
             "env": env,
             "progress": self._runner_progress,
         }
@@ -193,6 +216,7 @@ class Flow:
             **self._runner_kwargs(),
         )
         self.report.add_steps(result)
+        self._wait_for_twin()  # a build that failed because the twin did not come up says so
         if result.status.lower() not in ("succeeded", "succeededwithissues"):
             raise DemoError(f"model-build.yml ended {result.status}", hint="see the step output above")
         sm = self.automation.client("sagemaker")

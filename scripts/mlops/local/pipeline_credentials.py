@@ -9,7 +9,7 @@ policy from infra/templates decides. A connection the role does not trust gets n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import boto3
@@ -62,9 +62,18 @@ def connection_credentials(state: TwinState, directory: Path, name: str, account
 class TwinServiceConnections:
     """`connection name -> environment` for the runner; the twin is looked up at first use, not at import."""
 
-    def __init__(self, directory: Path, connections: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        connections: Mapping[str, str] | None = None,
+        *,
+        twin_ready: Callable[[], None] = lambda: None,
+    ) -> None:
+        """`twin_ready` blocks until the twin is up (or raises why it is not): `mlops demo` starts the
+        twin beside the build's first stage, which needs no AWS."""
         self.directory = directory
         self.connections = dict(DEFAULT_CONNECTIONS if connections is None else connections)
+        self.twin_ready = twin_ready
         self._cache: dict[str, dict[str, str]] = {}
 
     def __call__(self, name: str) -> Mapping[str, str]:
@@ -75,6 +84,7 @@ class TwinServiceConnections:
                 hint="fix the name in the YAML or map it: --service-connection NAME=automation|staging|prod",
             )
         if name not in self._cache:
+            self.twin_ready()
             state = running(self.directory)
             if state is None:
                 raise PipelineRunError(
