@@ -81,3 +81,29 @@ def test_the_watch_stops_only_when_the_folder_is_gone(tmp_path: Path) -> None:
     ticks.clear()
     assert watch_state_dir(directory, lambda: stops.append("stop"), interval=2.0, wait=ticking(5)) is True
     assert stops == ["stop"] and ticks == [2.0]
+
+
+def test_a_twin_whose_provisioning_fails_does_not_stay_behind(
+    twin_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before the state file exists, `mlops local down` cannot find the server: `up` must stop it itself.
+    from mlops.local import twin
+
+    started: list[int] = []
+    real_popen = twin.subprocess.Popen
+
+    def remember(*args: object, **kwargs: object) -> object:
+        process = real_popen(*args, **kwargs)  # type: ignore[call-overload]
+        started.append(process.pid)
+        return process
+
+    def failing_bootstrap(*_args: object, **_kwargs: object) -> object:
+        raise RuntimeError("provisioning failed on purpose")
+
+    monkeypatch.setattr(twin.subprocess, "Popen", remember)
+    monkeypatch.setattr(twin, "bootstrap", failing_bootstrap)
+    assert main(["--profile", "local", "local", "up"]) == 1
+    assert "provisioning failed on purpose" in capsys.readouterr().err
+    assert len(started) == 1
+    with pytest.raises(ProcessLookupError):
+        os.kill(started[0], 0)  # stopped and reaped: no server is left running

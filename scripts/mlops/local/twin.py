@@ -10,6 +10,7 @@ the twin only through `AWS_ENDPOINT_URL` and credentials, exactly as they would 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -179,7 +180,14 @@ def up(
         f"twin server on {url} (pid {process.pid}, requests {requests_mode(url)}); "
         "provisioning the three accounts from infra/templates"
     )
-    made = bootstrap(config, automation_session(url, config.region), directory=directory, progress=progress)
+    try:
+        made = bootstrap(config, automation_session(url, config.region), directory=directory, progress=progress)
+    except BaseException:
+        # No state file is written yet, so `down` could not find this server: stop it here, or it runs on.
+        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        raise
     state = TwinState(
         url=url,
         pid=process.pid,
