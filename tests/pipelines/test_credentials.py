@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.core.errors import PipelineRunError
+from mlops.core.errors import MlopsError, PipelineRunError
 from mlops.local.pipeline_credentials import DEFAULT_CONNECTIONS, TwinServiceConnections
 
 
@@ -20,3 +20,15 @@ def test_unknown_connection_and_missing_twin(tmp_path: Path) -> None:
         connections("aws-prod")
     with pytest.raises(PipelineRunError, match="needs the local twin, which is not running"):
         connections("aws-qa")
+
+
+def test_a_twin_that_did_not_come_up_fails_the_step_not_the_runner(tmp_path: Path) -> None:
+    # `mlops demo` starts the twin beside the build: a connection used before it is up waits for it, and
+    # a twin that failed is the runner's own error (the step fails, the run reports it), naming why.
+    def failed() -> None:
+        raise MlopsError("the twin did not come up: port in use", hint="see .mlops/twin/server.log")
+
+    connections = TwinServiceConnections(tmp_path / "twin", twin_ready=failed)
+    with pytest.raises(PipelineRunError, match="'aws-automation' needs the local twin, which did not come up") as err:
+        connections("aws-automation")
+    assert "port in use" in str(err.value) and err.value.hint == "see .mlops/twin/server.log"

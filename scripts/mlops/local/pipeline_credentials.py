@@ -16,7 +16,7 @@ import boto3
 import botocore.exceptions
 
 from mlops.core.aws import error_message
-from mlops.core.errors import PipelineRunError
+from mlops.core.errors import MlopsError, PipelineRunError
 from mlops.local.errors import TwinError
 from mlops.local.oidc import Issuer, connection_roles
 from mlops.local.twin import TwinState, environment, running
@@ -84,7 +84,13 @@ class TwinServiceConnections:
                 hint="fix the name in the YAML or map it: --service-connection NAME=automation|staging|prod",
             )
         if name not in self._cache:
-            self.twin_ready()
+            try:
+                self.twin_ready()
+            except MlopsError as exc:  # the runner fails the step on its own errors, and goes on
+                raise PipelineRunError(
+                    f"service connection {name!r} needs the local twin, which did not come up: {exc.message}",
+                    hint=exc.hint or "see the twin's server.log",
+                ) from exc
             state = running(self.directory)
             if state is None:
                 raise PipelineRunError(
