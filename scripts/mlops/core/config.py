@@ -108,6 +108,44 @@ class AzurePipelineIds(_Strict):
     infrastructure: int = Field(..., gt=0, description="the numeric id of the infrastructure pipeline in Azure DevOps")
 
 
+ConnectionName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$",
+        description="an Azure DevOps service connection name: letters, digits, '.', '_' or '-', at most 80",
+    ),
+]
+EnvironmentName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$",
+        description="an Azure DevOps environment name: letters, digits, '.', '_' or '-', at most 80",
+    ),
+]
+
+
+class ConnectionNames(_Strict):
+    """One AWS service connection per purpose (see mlops/core/identities.py for what each may do)."""
+
+    build: ConnectionName = Field("aws-build", description="the build pipeline's connection (automation)")
+    registry_read: ConnectionName = Field(
+        "aws-registry-read", description="reads of the automation registry by the deploy pipeline's Verify stage"
+    )
+    deploy_staging: ConnectionName = Field("aws-deploy-staging", description="the staging deployment job's connection")
+    deploy_prod: ConnectionName = Field("aws-deploy-prod", description="the prod deployment job's connection")
+    infra_prefix: ConnectionName = Field(
+        "aws-infra", description="prefix of the per-account infrastructure connections: '<prefix>-<account>'"
+    )
+
+
+class EnvironmentNames(_Strict):
+    staging: EnvironmentName = Field("mlops-staging", description="the environment of the staging deployment job")
+    prod: EnvironmentName = Field("mlops-prod", description="the environment of the prod deployment job (approval)")
+    infra_prefix: EnvironmentName = Field(
+        "mlops-infra", description="prefix of the per-account infrastructure environments: '<prefix>-<account>'"
+    )
+
+
 class AzureDevOps(_Strict):
     organization_url: str = Field(
         ...,
@@ -116,6 +154,8 @@ class AzureDevOps(_Strict):
     )
     project: str = Field(..., min_length=1, description="the Azure DevOps project name")
     pipelines: AzurePipelineIds
+    connections: ConnectionNames = Field(default_factory=ConnectionNames)
+    environments: EnvironmentNames = Field(default_factory=EnvironmentNames)
 
 
 class InstanceGroup(_Strict):
