@@ -215,7 +215,6 @@ class Executor:
         self.python = python
         self.clock = clock
         self._process: step_launcher.StepProcess | None = None
-        step_launcher.warm_up()  # the first step need not wait for the launcher's imports
 
     # ------------------------------------------------------------------------------------ run
 

@@ -42,6 +42,7 @@ from moto.sagemaker.exceptions import ValidationError as SageMakerValidationErro
 from moto.sagemaker.models import sagemaker_backends
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from mlops.local import step_launcher
 from mlops.local.endpoints import Hosting, InvocationError, error_body
 from mlops.local.executor import Execution, Executor, StepCache
 from mlops.local.iam.gate import IamGate
@@ -67,6 +68,9 @@ MOTO_DEFAULT_ACCOUNT = "123456789012"
 TWIN_ACCESS_KEY = "twin-automation"  # unknown to moto's IAM: requests with it act as the automation account
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([a-z0-9-]+)/")
 _INVOCATION = re.compile(r"^/endpoints/([^/]+)/invocations$")
+_PIPELINE_WRITES = frozenset(
+    {"SageMaker.CreatePipeline", "SageMaker.UpdatePipeline", "SageMaker.StartPipelineExecution"}
+)
 StartResponse = Callable[..., Any]
 
 
@@ -111,6 +115,9 @@ class Shim:
         if method == "POST" and invocation:
             return self._invoke(environ, start_response, account, region, invocation.group(1))
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        if target in _PIPELINE_WRITES:
+            # A build is coming: let the step launcher import the libraries now, not at the first step.
+            step_launcher.warm_up()
         handler = {
             "SageMaker.StartPipelineExecution": self._start_execution,
             "SageMaker.DescribePipelineExecution": self._describe_execution,
@@ -479,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     partial = ready.with_suffix(".json.partial")  # `up` polls for this file: never let it read half of it
     partial.write_text(json.dumps({**twin.describe(), "started": time.time()}))
     partial.replace(ready)
+    # `mlops local up` is how a build starts: warm the step launcher eagerly there (twins that tests start
+    # in-process warm it at their first pipeline write instead, and most of them never run a step).
+    step_launcher.warm_up()
 
     def shutdown(signum: int, frame: Any) -> None:
         threading.Thread(target=twin.stop, daemon=True).start()
