@@ -1,4 +1,5 @@
-"""Two moto 5.2.5 defects and one missing API that the templates' resources hit, fixed in this process.
+"""Two moto 5.2.5 defects and one missing API that the templates' resources hit, fixed in this process,
+and one cost.
 
 - moto's CloudFormation creates an AWS::KMS::Key with its KeyPolicy as a mapping, where the KMS API stores
   text; every later DescribeKey, GetKeyPolicy or ListKeys of that key then fails with HTTP 500 (moto parses
@@ -11,15 +12,21 @@
 - moto has no Put/Get/DeleteModelPackageGroupPolicy, so the registry's cross-account policy (the template's
   ModelPackageGroupPolicy) had nowhere to live. The twin keeps it on moto's group object, attribute
   `resource_policy` (JSON text), where an authorisation engine can read it.
+- moto lists a service's regions from botocore's endpoint data each time it creates a service backend for an
+  account (its lru_cache is keyed by the backend object, so it never hits): a twin of three accounts did it
+  dozens of times at start, 0.4 s of CPU. The regions depend only on the service name and botocore's data,
+  so they are cached by service name. Nothing else changes.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from moto.core.base_backend import AccountSpecificBackend
 from moto.core.responses import ActionResult, EmptyResult
 from moto.iam.access_control import PermissionResult
 from moto.kms.models import Key
@@ -107,3 +114,27 @@ def model_package_group_policies() -> Iterator[None]:
                 delattr(SageMakerResponse, name)
             else:
                 setattr(SageMakerResponse, name, method)
+
+
+@functools.cache
+def _regions_of(service_name: str) -> tuple[str, ...]:
+    session = AccountSpecificBackend.get_session()
+    return tuple(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions(service_name, partition_name=partition)
+    )
+
+
+def _generate_regions(self: Any, service_name: str) -> list[str]:
+    return list(_regions_of(service_name))
+
+
+@contextmanager
+def regions_listed_once() -> Iterator[None]:
+    original = AccountSpecificBackend.__dict__["_generate_regions"]
+    setattr(AccountSpecificBackend, "_generate_regions", _generate_regions)  # noqa: B010 - a method swap
+    try:
+        yield
+    finally:
+        setattr(AccountSpecificBackend, "_generate_regions", original)  # noqa: B010

@@ -50,6 +50,7 @@ from mlops.local.moto_fixes import (
     key_policy_as_text,
     model_package_group_policies,
     no_partial_bucket_policy_evaluation,
+    regions_listed_once,
 )
 from mlops.local.moto_registry import aws_update_model_package_semantics
 from mlops.local.oidc import TokenRejected, check_web_identity
@@ -399,6 +400,7 @@ class TwinServer:
         self._patches.enter_context(key_policy_as_text())
         self._patches.enter_context(no_partial_bucket_policy_evaluation())
         self._patches.enter_context(model_package_group_policies())
+        self._patches.enter_context(regions_listed_once())
 
     def start(self) -> TwinServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
