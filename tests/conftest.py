@@ -38,6 +38,9 @@ os.environ.update(
         # The definition render cache of this test process (and of the `mlops` processes it starts):
         # never the developer's, never shared between pytest-xdist workers.
         "MLOPS_CACHE_DIR": tempfile.mkdtemp(prefix="mlops-test-cache-"),
+        # Most twins the tests start never run a step: start the step launcher at the first pipeline write,
+        # not at `mlops local up` (mlops/local/step_launcher.py).
+        "MLOPS_TWIN_WARM_STEPS": "lazy",
     }
 )
 atexit.register(shutil.rmtree, os.environ["MLOPS_CACHE_DIR"], True)
@@ -98,7 +101,7 @@ def repo_root() -> Path:
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
-        if name.startswith("MLOPS") and name != "MLOPS_CACHE_DIR":
+        if name.startswith("MLOPS") and name not in ("MLOPS_CACHE_DIR", "MLOPS_TWIN_WARM_STEPS"):
             monkeypatch.delenv(name)
     yield
 

@@ -20,6 +20,7 @@ def test_lifecycle_env_and_registry(twin_dir: Path, capsys: pytest.CaptureFixtur
     assert main(["--profile", "local", "local", "up"]) == 0
     started = capsys.readouterr()
     assert "twin started at http://127.0.0.1:" in started.out
+    assert started.out.splitlines()[0].endswith("; requests strict")  # the default; the flag: test_strict_requests
     # provisioned from the templates, and every way the twin differs from AWS said on one line
     for stack in ("mlops-automation", "mlops-staging", "mlops-prod"):
         assert f"{stack}: CREATE_COMPLETE from " in started.err

@@ -100,3 +100,13 @@ def test_other_commands_and_the_switch_use_a_plain_subprocess(
     )
     assert isinstance(process, step_launcher.subprocess.Popen)
     assert process.wait(timeout=60) == 4
+
+
+@pytest.mark.parametrize(
+    "value,enabled,eager",
+    [(None, True, True), ("1", True, True), ("lazy", True, False), (" LAZY ", True, False), ("0", False, False)],
+)
+def test_warm_modes(value: str | None, enabled: bool, eager: bool) -> None:
+    environ = {} if value is None else {"MLOPS_TWIN_WARM_STEPS": value}
+    assert step_launcher.warm_enabled(environ) is enabled
+    assert step_launcher.warm_eagerly(environ) is eager

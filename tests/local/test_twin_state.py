@@ -25,7 +25,7 @@ def _kill(pid: int) -> None:
         os.waitpid(pid, 0)  # reap it: `mlops local up` started it from this process
 
 
-def test_a_crashed_twin_is_reported_as_stopped_and_up_says_it_starts_empty(
+def test_a_crashed_twin_is_reported_as_stopped_up_says_it_starts_empty_and_a_removed_folder_stops_it(
     twin_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--profile", "local", "local", "up"]) == 0
@@ -48,11 +48,7 @@ def test_a_crashed_twin_is_reported_as_stopped_and_up_says_it_starts_empty(
     assert f"(pid {state.pid}) has stopped and its state is lost" in err and "this twin starts empty" in err
     assert "twin started at http://127.0.0.1:" in out
 
-
-def test_a_twin_whose_state_folder_was_removed_stops_by_itself(
-    twin_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["--profile", "local", "local", "up"]) == 0
+    # The new twin, whose state folder is then removed, stops by itself (one twin start serves both cases).
     state = read_state(twin_dir)
     assert state is not None
     shutil.rmtree(twin_dir)  # e.g. the clone holding .mlops/twin was deleted: `local down` cannot find it now

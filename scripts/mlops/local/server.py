@@ -488,9 +488,10 @@ def main(argv: list[str] | None = None) -> int:
     partial = ready.with_suffix(".json.partial")  # `up` polls for this file: never let it read half of it
     partial.write_text(json.dumps({**twin.describe(), "started": time.time()}))
     partial.replace(ready)
-    # `mlops local up` is how a build starts: warm the step launcher eagerly there (twins that tests start
-    # in-process warm it at their first pipeline write instead, and most of them never run a step).
-    step_launcher.warm_up()
+    # `mlops local up` is how a build usually starts: warm the step launcher now, unless told to wait for
+    # the first pipeline write (MLOPS_TWIN_WARM_STEPS=lazy, as the tests run it).
+    if step_launcher.warm_eagerly():
+        step_launcher.warm_up()
 
     def shutdown(signum: int, frame: Any) -> None:
         threading.Thread(target=twin.stop, daemon=True).start()

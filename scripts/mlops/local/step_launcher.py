@@ -13,6 +13,9 @@ request from a single-threaded parent), and forks each step from it:
     `sys.exit(n)` exits n.
 Commands that are not `python <script>.py` start as plain subprocesses. `MLOPS_TWIN_WARM_STEPS=0`
 turns the launcher off (every step a fresh interpreter), for comparison in bench/bench_twin.py.
+The launcher starts at the twin's first pipeline write (CreatePipeline, UpdatePipeline or
+StartPipelineExecution); `mlops local up` starts it at once, since a build usually follows, unless
+`MLOPS_TWIN_WARM_STEPS=lazy` (the test suite's setting: most of its twins never run a step).
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ def python_script(command: list[str], python: str) -> tuple[str, list[str]] | No
 
 def warm_enabled(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get("MLOPS_TWIN_WARM_STEPS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def warm_eagerly(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether `mlops local up` starts the launcher before any build asks for it."""
+    return warm_enabled(environ) and environ.get("MLOPS_TWIN_WARM_STEPS", "1").strip().lower() != "lazy"
 
 
 def warm_up() -> None:
