@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -85,11 +86,10 @@ def decode(environ: dict[str, Any], body: bytes) -> Decoded:
 
 def _route(request: Request, body: bytes) -> tuple[ServiceModel, OperationModel, dict[str, Any]]:
     signing_name = _signing_name(request, body)
-    candidates = [get_service_model(name) for name in services_signed_as(signing_name)]
-    if not candidates:
-        raise Undecodable("unknown-operation", f"no AWS service in botocore's models signs as {signing_name!r}")
     target = request.headers.get("X-Amz-Target")
-    for service in candidates:
+    candidates: list[ServiceModel] = []
+    for service in _signed_as(signing_name):  # models load one by one: most requests match the first
+        candidates.append(service)
         try:
             if target and "." in target:
                 prefix = target.rsplit(".", 1)[0]
@@ -101,6 +101,8 @@ def _route(request: Request, body: bytes) -> tuple[ServiceModel, OperationModel,
         except (NotFound, NotImplementedError):
             continue
         return service, operation, dict(uri_params)
+    if not candidates:
+        raise Undecodable("unknown-operation", f"no AWS service in botocore's models signs as {signing_name!r}")
     what = f"target {target!r}" if target else f"{request.method} {request.path}"
     names = ", ".join(s.service_name for s in candidates)
     raise Undecodable("unknown-operation", f"no operation of {names} matches {what}", candidates[0])
@@ -139,17 +141,26 @@ def _protocols(service: ServiceModel) -> list[str]:
     return list(service.metadata.get("protocols", [service.protocol]))
 
 
-@functools.cache
-def services_signed_as(signing_name: str) -> tuple[str, ...]:
-    """The botocore services whose requests are signed with `signing_name`, likeliest first."""
+def _signed_as(signing_name: str) -> Iterator[ServiceModel]:
+    """The botocore services whose requests are signed with `signing_name`, likeliest first, each model
+    loaded only when the one before it did not match (a model is a large JSON file to parse)."""
     available = _available_services()
     likely = [signing_name, *_SIGNING_ALIASES.get(signing_name, ())]
     likely += sorted(n for n in available if n.startswith(f"{signing_name}-"))
-    found = [n for n in likely if n in available and get_service_model(n).signing_name == signing_name]
-    if found:
-        return tuple(found)
-    # A signing name unlike every service name: read every model's metadata once (a few seconds).
-    return tuple(n for n in sorted(available) if get_service_model(n).signing_name == signing_name)
+    found = False
+    for name in likely:
+        if name in available and get_service_model(name).signing_name == signing_name:
+            found = True
+            yield get_service_model(name)
+    if not found:
+        # A signing name unlike every service name: read every model's metadata (a few seconds, once).
+        yield from (get_service_model(n) for n in services_signed_as(signing_name))
+
+
+@functools.cache
+def services_signed_as(signing_name: str) -> tuple[str, ...]:
+    """Every botocore service whose requests are signed with `signing_name`, by a scan of all models."""
+    return tuple(n for n in sorted(_available_services()) if get_service_model(n).signing_name == signing_name)
 
 
 @functools.cache
