@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlops.core.config import Config, load_config
 from mlops.core.identities import PIPELINE_FILES, Identities, identities
+from mlops.infra.templates import load_template, template_path
 from mlops.pipelines.model import load_pipeline
 from mlops.pipelines.validate import identity_problems, pipeline_key, validate_files
 
@@ -179,3 +181,35 @@ def test_the_infrastructure_environments_belong_to_the_infrastructure_pipeline(t
     found = problems(tmp_path, path, who)
     assert any("environment 'mlops-infra-prod' is not for the deploy pipeline" in p for p in found), found
     assert any("'aws-infra-prod' (infra-prod) is not permitted to the deploy pipeline" in p for p in found), found
+
+
+def test_each_connections_role_allows_the_session_its_pipeline_asks_for(config: Config, who: Identities) -> None:
+    """The AWS Toolkit asks for `aws.rolecredential.maxduration`; AWS refuses more than the role's
+    MaxSessionDuration (default 3600 s), so the step would get no credentials at all."""
+    templates = {
+        "automation": load_template(template_path("automation")),
+        "staging": load_template(template_path("staging")),
+        "access": load_template(template_path("staging", access=True)),
+    }
+
+    def max_session(template: dict[str, Any], role_name: str) -> int:
+        parameters = template["Parameters"]
+        for resource in template["Resources"].values():
+            properties = resource.get("Properties") or {}
+            named = properties.get("RoleName")
+            is_it = isinstance(named, dict) and parameters[named["Ref"]].get("Default") == role_name
+            if resource["Type"] == "AWS::IAM::Role" and is_it:
+                duration = properties.get("MaxSessionDuration", 3600)
+                if isinstance(duration, dict):
+                    duration = parameters[duration["Ref"]]["Default"]
+                return int(duration)
+        raise AssertionError(f"no role {role_name} in the template")
+
+    for key, file in PIPELINE_FILES.items():
+        parameters = {"modelPackageArn": "arn", "modelPackageGroup": "g", "modelPackageVersion": "1"}
+        compiled = load_pipeline(REPO_ROOT / file, parameters if key == "deploy" else {}, root=REPO_ROOT)
+        asked = int({v.name: v.value for v in compiled.variables}.get("aws.rolecredential.maxduration", 900))
+        for connection in who.for_pipeline(key):
+            kind = "access" if connection.purpose.startswith("infra-") else connection.account
+            template = templates["staging" if kind == "prod" else kind]
+            assert max_session(template, connection.role_name) >= asked, (file, connection.name, asked)
