@@ -130,11 +130,20 @@ def _release_new_version(demo: Demo) -> str:
     return arn
 
 
-def _deploy(demo: Demo, arn: str, approve_prod: Any) -> dict[str, str]:
-    """model-deploy.yml for `arn`, with the template parameters the bridge sends: {stage: status}."""
+def _deploy(demo: Demo, arn: str, approve_prod: Any, requested: list[str] | None = None) -> dict[str, str]:
+    """model-deploy.yml for `arn`, with the template parameters the bridge sends: {stage: status}.
+
+    `requested`: filled with the service connections whose credentials the run obtained, in order."""
 
     def approve(request: ApprovalRequest) -> bool:
         return True if request.environment != "mlops-prod" else bool(approve_prod(request.environment))
+
+    connections = TwinServiceConnections(demo.directory)
+
+    def recorded(name: str) -> Any:
+        if requested is not None:
+            requested.append(name)
+        return connections(name)
 
     result = run_pipeline(
         REPO_ROOT / "azure-pipelines/model-deploy.yml",
@@ -146,7 +155,7 @@ def _deploy(demo: Demo, arn: str, approve_prod: Any) -> dict[str, str]:
         },
         approve=approve,
         sources_dir=REPO_ROOT,
-        service_connections=TwinServiceConnections(demo.directory),
+        service_connections=recorded,
         work_dir=demo.directory.parent / f"deploy-{arn.rsplit('/', 1)[-1]}",
     )
     assert result.status.lower() != "succeeded"
@@ -164,8 +173,12 @@ def test_a_rejected_prod_approval_leaves_prod_untouched(demo: Demo) -> None:
         asked.append(environment_name)
         return False
 
-    stages = _deploy(demo, arn, reject)
+    requested: list[str] = []
+    stages = _deploy(demo, arn, reject, requested)
     assert asked == ["mlops-prod"]
+    # prod credentials were never obtained: the only prod connection lives in the rejected, gated job
+    assert "aws-deploy-prod" not in requested
+    assert {"aws-registry-read", "aws-deploy-staging"} <= set(requested)
     assert [stages[s] for s in ("DeployStaging", "TestStaging", "DeployProd")] == ["succeeded", "succeeded", "rejected"]
     assert demo.live_config("staging", "breast-cancer-staging") != staging_config  # staging took the new version
     assert demo.endpoints("prod") == ["breast-cancer"]

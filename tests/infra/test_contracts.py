@@ -43,7 +43,12 @@ def test_mlops_yaml_fills_the_names_the_code_uses(default_config: Config) -> Non
     assert automation["RecordParameterPrefix"] == default_config.deploy.record_parameter_prefix
     prod = config_parameters(default_config, "prod")
     assert prod["Stage"] == "prod" and prod["AutomationAccountId"] == "111111111111"
-    assert prod["DeployRoleName"] == "mlops-deploy" and prod["AutomationDeployRoleName"] == "mlops-deploy"
+    assert prod["DeployRoleName"] == "mlops-deploy"
+    # the trust policies name the connections of mlops/core/identities.py, the names the YAML uses
+    assert automation["BuildServiceConnectionName"] == "aws-build"
+    assert automation["RegistryReadServiceConnectionName"] == "aws-registry-read"
+    assert prod["StageServiceConnectionName"] == "aws-deploy-prod"
+    assert automation["OidcIssuer"] == prod["OidcIssuer"] == "legacy"
     # the execution role model_deploy names in CreateModel is the one the template creates
     assert prod["EndpointRoleName"] == default_config.deploy.prod.execution_role_name
 

@@ -147,12 +147,9 @@ def test_the_twin_adds_what_moto_skips_and_the_local_flow_needs(aws_accounts: Se
     assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider)["ClientIDList"] == [
         "api://AzureADTokenExchange"
     ]
-    (trust,) = iam.get_role(RoleName="mlops-deploy")["Role"]["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"Federated": provider}
-    assert (
-        trust["Condition"]["StringEquals"][f"vstoken.dev.azure.com/{ORG_ID}:sub"]
-        == "sc://local-org/mlops/aws-automation"
-    )
+    trusts = iam.get_role(RoleName="mlops-deploy")["Role"]["AssumeRolePolicyDocument"]["Statement"]
+    (trust,) = [t for t in trusts if t["Principal"] == {"Federated": provider}]  # the legacy issuer's statement
+    assert trust["Condition"]["StringEquals"][f"vstoken.dev.azure.com/{ORG_ID}:sub"] == "sc://local-org/mlops/aws-build"
     bridge = iam.get_role_policy(RoleName="mlops-bridge", PolicyName="bridge")["PolicyDocument"]["Statement"]
     assert [s["Resource"] for s in bridge if s["Sid"] == "ReadAuthSecret"] == [secret["ARN"]]
     ops_key = automation.client("kms").describe_key(KeyId="alias/mlops-ops")["KeyMetadata"]["Arn"]

@@ -183,3 +183,30 @@ def test_credentials_of_another_account_are_refused(spec: StackSpec) -> None:
         )
         with pytest.raises(InfraError, match="credentials are for account 000000000001.*staging account 000000000002"):
             check_account(sts, spec)
+
+
+def test_the_change_set_names_the_execution_role_when_given(cfn: tuple[Any, Stubber], spec: StackSpec) -> None:
+    """After the first bootstrap CloudFormation acts as the account's execution role, not as the caller."""
+    client, stub = cfn
+    role = "arn:aws:iam::000000000002:role/mlops-cloudformation"
+    stub.add_response("describe_stacks", stack("UPDATE_COMPLETE"), {"StackName": STACK})
+    stub.add_response("create_change_set", {"Id": CS_ID}, {
+        "StackName": STACK, "ChangeSetName": "mlops-20260101-000000", "ChangeSetType": "UPDATE",
+        "TemplateBody": ANY, "Parameters": ANY, "Capabilities": ["CAPABILITY_NAMED_IAM"], "RoleARN": role,
+        "Description": ANY, "Tags": ANY,
+    })  # fmt: skip
+    stub.add_response(
+        "describe_change_set",
+        change_set("FAILED", "The submitted information didn't contain changes. Submit different information."),
+        None,
+    )
+    stub.add_response("delete_change_set", {}, None)
+    assert run(client, spec, FakeTime(), role_arn=role).outcome == "no changes"
+
+
+def test_the_access_stack_is_its_own_stack_with_the_infra_connection(local_config: Config) -> None:
+    access = stack_spec(local_config, "prod", {"AzureDevOpsOrganizationId": ORG_ID}, access=True)
+    assert (access.stack_name, access.template_path.name) == ("mlops-prod-access", "access.yaml")
+    assert access.parameters["ManagedStackName"] == "mlops-prod"
+    assert access.parameters["InfraServiceConnectionName"] == "aws-infra-prod"
+    assert access.parameters["OidcIssuer"] == "both" and access.parameters["EntraTenantId"]

@@ -38,10 +38,10 @@ class Twin:
     def client(self, service: str, account: str = "automation") -> Any:
         return self.session(account).client(service, endpoint_url=self.server.url)
 
-    def connection_env(self, connection: str, account: str) -> dict[str, str]:
+    def connection_env(self, connection: str, *, entra: bool | None = None) -> dict[str, str]:
         """What a pipeline step gets through an Azure DevOps service connection: an OIDC role session."""
         state = TwinState(self.server.url, os.getpid(), self.config.region, ACCOUNTS, "", "", time.time())
-        return connection_credentials(state, self.server.state_dir, connection, account)
+        return connection_credentials(state, self.server.state_dir, connection, entra=entra)
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
+import moto.sts.models
 import pytest
 
 from mlops.cli import main
+from mlops.core.aws import SessionRefreshError, assume_role_session
 from model_build.build import render, start, upsert, wait
+from model_deploy.clients import AutomationClients, StageClients
+from model_deploy.deploy import deploy
 
 from .conftest import Twin
 
@@ -42,9 +48,9 @@ def packages(twin: Twin) -> list[str]:
 def canary_staging(twin: Twin, monkeypatch: pytest.MonkeyPatch, restore_environ: None) -> Iterator[None]:
     monkeypatch.setenv("MLOPS_CONFIG", str(REPO_ROOT / "mlops.yaml"))
     monkeypatch.setenv("MLOPS_PROFILE", "local")
-    # `mlops deploy` runs as the pipeline runs it: on the automation connection's role session, which the
-    # stage's deploy role trusts (infra/templates); the account's root may not chain into it.
-    for name, value in twin.connection_env("aws-automation", "automation").items():
+    # `mlops deploy` runs as the pipeline runs it: on the staging deploy connection's role session (in the
+    # staging account), reading the registry through the automation account's reader role.
+    for name, value in twin.connection_env("aws-deploy-staging").items():
         if name.startswith("AWS_") and not name.startswith("AWS_ENDPOINT_URL"):
             monkeypatch.setenv(name, value)
     # A canary with long waits (scaled by the twin's 0.001): time to observe and to trip an alarm.
@@ -118,3 +124,39 @@ def test_create_empty_update_and_alarm_rollback(
     assert code == 1
     assert "roll" in capsys.readouterr().err.lower()
     assert _live_config(twin) == v2_config  # the previous good deployment survived
+
+
+def test_a_deploy_whose_session_cannot_be_refreshed_stops_clearly_and_the_live_config_stays(
+    twin: Twin, packages: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One clock for the twin's STS, its IAM gate and the refreshable credentials (no waiting).
+    now = [datetime.now(UTC)]
+    monkeypatch.setattr(moto.sts.models, "utcnow", lambda: now[0].replace(tzinfo=None))
+    monkeypatch.setattr(twin.server.iam, "clock", lambda: now[0])
+    env = twin.connection_env("aws-deploy-staging")
+    stage = boto3.Session(
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"], region_name=twin.config.region
+    )
+    reader = assume_role_session(
+        stage,
+        "arn:aws:iam::000000000001:role/mlops-registry-read",
+        "mlops-staging-registry-read",
+        twin.config.region,
+        duration_seconds=900,
+        time_fetcher=lambda: now[0],
+    )
+    sagemaker = twin.client("sagemaker", "staging")
+    endpoints = {e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]}
+    live = _live_config(twin) if ENDPOINT in endpoints else None
+    now[0] += timedelta(hours=2)  # the chained session must refresh, and the step's session it comes from ended
+    with pytest.raises(SessionRefreshError, match="mlops-registry-read expires and could not be refreshed"):
+        deploy(
+            twin.config,
+            "staging",
+            packages[-1],
+            automation=AutomationClients.from_session(reader),
+            stage_clients=StageClients.from_session(stage),
+        )
+    monkeypatch.undo()
+    assert (_live_config(twin) if live is not None else None) == live  # nothing was changed
+    assert {e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]} == endpoints

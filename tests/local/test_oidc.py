@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import time
+import uuid
 from pathlib import Path
 
 import jwt
@@ -60,3 +62,25 @@ def test_sts_needs_a_provider_for_the_tokens_issuer(tmp_path: Path) -> None:
         check_web_identity(form, {}, tmp_path, now=time.time())
     with pytest.raises(TokenRejected, match="Couldn't parse"):
         check_web_identity({"WebIdentityToken": "not-a-jwt"}, provider, tmp_path, now=time.time())
+
+
+def test_the_entra_token_carries_the_entra_issuer_and_subject(issuer: Issuer, tmp_path: Path) -> None:
+    token = issuer.token("mlops", "aws-deploy-prod", now=1_800_000_000, entra=True)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["iss"] == f"https://login.microsoftonline.com/{issuer.tenant_id}/v2.0" == issuer.entra_url
+    assert claims["aud"] == AUDIENCE
+    # /eid1/c/pub/t/<tenant, base64url of its GUID bytes>/a/<app, likewise>/sc/<organization id>/<connection id>
+    tenant = base64.urlsafe_b64encode(uuid.UUID(issuer.tenant_id).bytes_le).decode().rstrip("=")
+    prefix = f"/eid1/c/pub/t/{tenant}/a/rISbSSETf0KqFyZ8ppdXmA/sc/{ORG_ID}/"
+    assert claims["sub"].startswith(prefix)
+    assert uuid.UUID(claims["sub"].removeprefix(prefix))  # the connection's id: a GUID, fixed for its name
+    assert claims["sub"] == issuer.entra_subject("mlops", "aws-deploy-prod") != issuer.entra_subject("mlops", "x")
+    # STS accepts it only with a provider for the Entra issuer, and verifies it with the same key
+    url = issuer.entra_url.removeprefix("https://")
+    form = {"Action": "AssumeRoleWithWebIdentity", "WebIdentityToken": issuer.token("mlops", "aws-build", entra=True)}
+    legacy = f"vstoken.dev.azure.com/{ORG_ID}"
+    with pytest.raises(TokenRejected, match="No OpenIDConnect provider found"):
+        check_web_identity(form, {"legacy": (legacy, [AUDIENCE])}, tmp_path, now=time.time())
+    Issuer.create(tmp_path, ORG_ID, "contoso", "mlops", issuer.tenant)  # another key under the same issuers
+    with pytest.raises(TokenRejected, match="signing key is not one of the issuer's keys"):
+        check_web_identity(form, {"entra": (url, [AUDIENCE])}, tmp_path, now=time.time())

@@ -310,7 +310,7 @@ def test_staging_sees_the_automation_registry_only_through_the_assumed_role(
         sts.assume_role(RoleArn="arn:aws:iam::000000000001:role/mlops-deploy", RoleSessionName="from-staging")
     assert "arn:aws:iam::000000000002:root is not authorized to perform: sts:AssumeRole" in str(refused.value)
     # The build connection's session in the automation account sees the pipeline.
-    env = twin.connection_env("aws-automation", "automation")
+    env = twin.connection_env("aws-build")
     automation_via_role = boto3.client(
         "sagemaker",
         endpoint_url=twin.server.url,

@@ -7,18 +7,12 @@ from pathlib import Path
 import pytest
 
 from mlops.core.errors import MlopsError, PipelineRunError
-from mlops.local.pipeline_credentials import DEFAULT_CONNECTIONS, TwinServiceConnections
+from mlops.local.pipeline_credentials import TwinServiceConnections
 
 
-def test_default_connections_name_the_three_accounts() -> None:
-    assert DEFAULT_CONNECTIONS == {"aws-automation": "automation", "aws-staging": "staging", "aws-prod": "prod"}
-
-
-def test_unknown_connection_and_missing_twin(tmp_path: Path) -> None:
-    connections = TwinServiceConnections(tmp_path / "twin", {"aws-qa": "staging"})
-    with pytest.raises(PipelineRunError, match="unknown service connection 'aws-prod'"):
-        connections("aws-prod")
-    with pytest.raises(PipelineRunError, match="needs the local twin, which is not running"):
+def test_missing_twin(tmp_path: Path) -> None:
+    connections = TwinServiceConnections(tmp_path / "twin", {"aws-qa": "aws-deploy-staging"})
+    with pytest.raises(PipelineRunError, match="'aws-qa' needs the local twin, which is not running"):
         connections("aws-qa")
 
 

@@ -36,15 +36,31 @@ def test_model_deploy_compiles_to_the_promised_stages() -> None:
     assert shape == [
         ("Verify", [], ["job:Verify:None"]),
         ("DeployStaging", ["Verify"], ["deployment:Deploy:mlops-staging"]),
-        ("TestStaging", ["DeployStaging"], ["job:EndpointTests:None"]),
+        ("TestStaging", ["DeployStaging"], ["deployment:EndpointTests:mlops-staging"]),
         ("DeployProd", ["TestStaging"], ["deployment:Deploy:mlops-prod"]),
-        ("SmokeProd", ["DeployProd"], ["job:EndpointTests:None"]),
-        ("Summary", ["Verify", "DeployStaging", "TestStaging", "DeployProd", "SmokeProd"], ["job:Summary:None"]),
+        ("Summary", ["Verify", "DeployStaging", "TestStaging", "DeployProd"], ["job:Summary:None"]),
     ]
     pipeline = load_pipeline(PIPELINES / "model-deploy.yml", DEPLOY_PARAMETERS, root=REPO_ROOT)
     prod = pipeline.stages[3].jobs[0]
     apply = next(step for step in prod.steps if step.name == "apply")
-    assert apply.inputs["awsCredentials"] == "aws-automation"  # `mlops deploy` assumes the prod role itself
+    assert apply.inputs["awsCredentials"] == "aws-deploy-prod"  # the prod role itself, only in this gated job
+    # the smoke tests run in the same gated job, after the deploy: no other job ever holds prod credentials
+    smoke = next(step for step in prod.steps if step.name == "smoke")
+    assert prod.steps.index(smoke) > prod.steps.index(apply) and smoke.inputs["awsCredentials"] == "aws-deploy-prod"
+    assert "mlops test --stage prod" in smoke.inputs["inlineScript"]
+    uses = {
+        (stage.name, str(step.inputs["awsCredentials"]))
+        for stage in pipeline.stages
+        for job in stage.jobs
+        for step in job.steps
+        if "awsCredentials" in step.inputs
+    }
+    assert uses == {
+        ("Verify", "aws-registry-read"),
+        ("DeployStaging", "aws-deploy-staging"),
+        ("TestStaging", "aws-deploy-staging"),
+        ("DeployProd", "aws-deploy-prod"),
+    }
     assert apply.env["MODEL_PACKAGE_ARN"] == DEPLOY_PARAMETERS["modelPackageArn"]  # never pasted into the script
     assert "--stage prod" in apply.inputs["inlineScript"]
     assert [step.kind for step in prod.steps][:1] == ["checkout"]
@@ -204,7 +220,7 @@ def test_validate_refuses_prod_outside_a_deployment_job(tmp_path: Path) -> None:
                   - script: mlops deploy --stage prod --model-package-arn x
                   - task: AWSShellScript@1
                     inputs:
-                      awsCredentials: aws-prod
+                      awsCredentials: aws-deploy-prod
                       inlineScript: mlops registry list
           - stage: Gate
             jobs:
@@ -222,11 +238,11 @@ def test_validate_refuses_prod_outside_a_deployment_job(tmp_path: Path) -> None:
                 steps:
                   - task: AWSShellScript@1
                     inputs:
-                      awsCredentials: aws-prod
+                      awsCredentials: aws-deploy-prod
                       inlineScript: mlops test --stage prod
     """,
     )
     problems = _problems(tmp_path, path)
     assert [p.split(":")[1] for p in problems] == ["6", "7"], problems  # Smoke runs after the gate: allowed
     assert "`mlops deploy --stage prod --model-package-arn x` changes prod" in problems[0]
-    assert "prod service connection 'aws-prod'" in problems[1]
+    assert "prod service connection 'aws-deploy-prod'" in problems[1]

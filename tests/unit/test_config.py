@@ -226,3 +226,17 @@ def test_known_regions_equal_botocores_own_answer() -> None:
         for region in session.get_available_regions("sagemaker", partition_name=partition)
     }
     assert known_regions() == expected and "eu-west-1" in expected
+
+
+def test_the_entra_issuer_needs_the_tenant(raw: dict) -> None:
+    assert config_from_mapping(raw, environ={}).azure_devops.oidc_issuer == "legacy"
+    with pytest.raises(ConfigError, match="oidc_issuer is 'both' but entra_tenant_id is not set") as missing:
+        config_from_mapping(raw, environ={"MLOPS__AZURE_DEVOPS__OIDC_ISSUER": "both"})
+    assert "login.microsoftonline.com/<tenant id>/v2.0" in str(missing.value)
+    with pytest.raises(ConfigError, match="oidc_issuer"):
+        config_from_mapping(raw, environ={"MLOPS__AZURE_DEVOPS__OIDC_ISSUER": "vstoken"})
+    tenant = "7a1b2c3d-0000-4000-8000-000000000001"
+    config = config_from_mapping(
+        raw, environ={"MLOPS__AZURE_DEVOPS__OIDC_ISSUER": "entra", "MLOPS__AZURE_DEVOPS__ENTRA_TENANT_ID": tenant}
+    )
+    assert (config.azure_devops.oidc_issuer, config.azure_devops.entra_tenant_id) == ("entra", tenant)

@@ -35,14 +35,44 @@ def _progress(message: str) -> None:
 
 
 def _clients(config: Config, stage: str) -> tuple[AutomationClients, StageClients]:
-    """Automation credentials from the environment; the stage's through sts:AssumeRole into its deploy role."""
-    from mlops.core.aws import assume_role_session, session
+    """The stage's clients on the step's own credentials (the stage's deploy connection, whose role lives in the
+    stage account); the automation registry, evaluation report and staging pass through the automation account's
+    reader role, which trusts only the stage deploy roles; staging records its pass through the writer role,
+    which trusts only the staging deploy role. Chained sessions refresh themselves (mlops.core.aws)."""
+    from mlops.core.aws import assume_role_session, caller_account, session
+    from mlops.core.identities import STAGING_PASS_ROLE, identities, role_arn
     from model_deploy.clients import AutomationClients, StageClients
-    from model_deploy.deploy import stage_role_arn
+    from model_deploy.deploy import stage_role_arn, stage_target
 
     base = session(config)
-    assumed = assume_role_session(base, stage_role_arn(config, stage), f"mlops-deploy-{stage}", config.region)
-    return AutomationClients.from_session(base), StageClients.from_session(assumed)
+    stage_session = base
+    if caller_account(base) != stage_target(config, stage).account_id:
+        # Not the stage's deploy connection (an operator's identity, say): the stage's role must trust it.
+        stage_session = assume_role_session(base, stage_role_arn(config, stage), f"mlops-deploy-{stage}", config.region)
+    reader_arn = role_arn(config, identities(config).connection("registry-read"))
+    reader = assume_role_session(stage_session, reader_arn, f"mlops-{stage}-registry-read", config.region)
+    records = reader
+    if stage == "staging":
+        writer_arn = config.accounts.automation.role_arn(STAGING_PASS_ROLE)
+        records = assume_role_session(stage_session, writer_arn, "mlops-staging-pass", config.region)
+    automation = AutomationClients(
+        sagemaker=reader.client("sagemaker"), s3=reader.client("s3"), ssm=records.client("ssm")
+    )
+    return automation, StageClients.from_session(stage_session)
+
+
+def _registry_clients(config: Config) -> AutomationClients:
+    """For a check of the registry only (the deploy pipeline's Verify, on the registry-read connection)."""
+    from mlops.core.aws import assume_role_session, caller_account, session
+    from mlops.core.identities import identities, role_arn
+    from model_deploy.clients import AutomationClients
+
+    base = session(config)
+    if caller_account(base) != config.accounts.automation.id:
+        base = assume_role_session(
+            base, role_arn(config, identities(config).connection("registry-read")), "mlops-verify", config.region
+        )
+    return AutomationClients.from_session(base)
 
 
 def _report(outcome: DeployOutcome, *, dry_run: bool, plan_out: Path | None) -> None:
@@ -63,15 +93,26 @@ def _report(outcome: DeployOutcome, *, dry_run: bool, plan_out: Path | None) -> 
 @click.option("--model-package-arn", "package_arn", metavar="ARN", help="The approved model package version.")
 @click.option("--dry-run", is_flag=True, help="Verify and plan only: print the plan, change nothing.")
 @click.option(
+    "--verify-only",
+    is_flag=True,
+    help="Only re-verify the package in the registry (approved, our group and account; prod: a staging pass); "
+    "needs registry read access only, nothing in the stage account.",
+)
+@click.option(
     "--plan-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan as JSON (an artifact)."
 )
 @click.pass_context
 def deploy(
-    ctx: click.Context, stage: str | None, package_arn: str | None, dry_run: bool, plan_out: Path | None
+    ctx: click.Context,
+    stage: str | None,
+    package_arn: str | None,
+    dry_run: bool,
+    verify_only: bool,
+    plan_out: Path | None,
 ) -> None:
     """Verify an approved model package, plan its deployment to a stage, and apply the plan."""
     if ctx.invoked_subcommand is not None:
-        if stage or package_arn or dry_run or plan_out:
+        if stage or package_arn or dry_run or verify_only or plan_out:
             raise click.UsageError(
                 f"options before `{ctx.invoked_subcommand}` belong to `mlops deploy`; "
                 f"put them after it: mlops deploy {ctx.invoked_subcommand} --stage ..."
@@ -83,6 +124,13 @@ def deploy(
     from model_deploy.deploy import deploy as run_deploy
 
     config = _config(ctx)
+    if verify_only:
+        from model_deploy.deploy import verify_package
+
+        package = verify_package(config, _registry_clients(config), stage, package_arn)
+        document = {"package_arn": package.arn, "group": package.group, "version": package.version, "stage": stage}
+        click.echo(json.dumps({**document, "verified": True, "git_commit": package.git_commit}, sort_keys=True))
+        return
     automation, stage_clients = _clients(config, stage)
     outcome = run_deploy(
         config,

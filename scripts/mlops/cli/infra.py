@@ -91,6 +91,18 @@ def lint(obj: Any, with_checkov: bool, regions: tuple[str, ...]) -> None:
     help="Assume this role first, e.g. an administrator role in the account for the first deploy.",
 )
 @click.option(
+    "--bootstrap",
+    is_flag=True,
+    help="The first deploy, by an administrator: CloudFormation acts as the caller (no RoleARN), because the "
+    "execution role does not exist yet. Later deploys pass the account's execution role (access.yaml).",
+)
+@click.option(
+    "--access",
+    is_flag=True,
+    help="Deploy the account's access stack (access.yaml: the infrastructure connection's role and "
+    "CloudFormation's execution role) instead of its mlops stack. An administrator's step, once per account.",
+)
+@click.option(
     "--timeout",
     type=click.IntRange(min=10),
     default=1800,
@@ -99,22 +111,35 @@ def lint(obj: Any, with_checkov: bool, regions: tuple[str, ...]) -> None:
 )
 @click.pass_obj
 def deploy(
-    obj: Any, account: AccountName, dry_run: bool, overrides: tuple[str, ...], role_arn: str | None, timeout: int
+    obj: Any,
+    account: AccountName,
+    dry_run: bool,
+    overrides: tuple[str, ...],
+    role_arn: str | None,
+    bootstrap: bool,
+    access: bool,
+    timeout: int,
 ) -> None:
-    """Create or update the account's stack through a change set, printed before it is executed."""
+    """Create or update the account's stack through a change set, printed before it is executed.
+
+    CloudFormation carries it out as the account's execution role (RoleARN), so the infrastructure connection
+    needs no rights beyond change sets on this stack; --bootstrap and --access are an administrator's steps."""
     from mlops.core.aws import assume_role_session, session
     from mlops.infra.deploy import check_account, deploy_stack
     from mlops.infra.moto_gaps import supplement_stack
-    from mlops.infra.templates import parse_overrides, stack_spec
+    from mlops.infra.templates import execution_role_arn, parse_overrides, stack_spec
 
     config = obj.config
-    spec = stack_spec(config, account, parse_overrides(overrides))
+    spec = stack_spec(config, account, parse_overrides(overrides), access=access)
+    execution_role = None if bootstrap or access else execution_role_arn(config, account)
     aws = session(config)
     if role_arn:
         aws = assume_role_session(aws, role_arn, f"mlops-infra-{account}", config.region)
     check_account(aws.client("sts"), spec)
     cfn = aws.client("cloudformation")
-    result = deploy_stack(cfn, spec, dry_run=dry_run, timeout_seconds=timeout, progress=_progress)
+    result = deploy_stack(
+        cfn, spec, dry_run=dry_run, timeout_seconds=timeout, progress=_progress, role_arn=execution_role
+    )
     if result.executed and config.is_local:
         # moto's CloudFormation skips some types and properties silently: add what the local flow uses.
         supplement_stack(aws, spec, progress=_progress)

@@ -19,12 +19,20 @@ def pipelines() -> None:
 
 @pipelines.command("validate")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def validate(files: tuple[Path, ...]) -> None:
-    """Schema (with AWS Toolkit tasks), no inline secrets, prod only from deployment jobs, `mlops` calls parse.
+@click.pass_context
+def validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
+    """Schema (with AWS Toolkit tasks), no inline secrets, prod only from deployment jobs, `mlops` calls parse,
+    and every service connection and environment is one of mlops.yaml's, used where it is permitted.
 
     FILES default to every .yml under azure-pipelines/.
     """
+    from mlops.core.config import Config
+    from mlops.core.identities import identities
     from mlops.pipelines.validate import default_files, validate_files
+
+    config = getattr(ctx.obj, "config", None)
+    if not isinstance(config, Config):
+        raise click.UsageError("no configuration loaded; run through the `mlops` command")
 
     root = Path.cwd()
     chosen = list(files) or default_files(root)
@@ -32,7 +40,7 @@ def validate(files: tuple[Path, ...]) -> None:
         raise PipelineValidationError(
             f"no pipeline files found under {root / 'azure-pipelines'}", hint="run from the repository root"
         )
-    problems = validate_files(chosen, root=root)
+    problems = validate_files(chosen, root=root, identities=identities(config))
     if problems:
         listing = "\n".join(f"  {problem}" for problem in problems)
         raise PipelineValidationError(
@@ -79,8 +87,8 @@ def _prompt_approver(request: ApprovalRequest) -> bool:
     "--service-connection",
     "connections",
     multiple=True,
-    metavar="NAME=ACCOUNT",
-    help="Map a service connection to a twin account (default: aws-automation, aws-staging, aws-prod).",
+    metavar="NAME=CONNECTION",
+    help="Let NAME stand for one of the twin's service connections (azure_devops.connections in mlops.yaml).",
 )
 @click.option(
     "--work-dir",
@@ -110,7 +118,7 @@ def run(
     """Run FILE locally: stages, jobs, templates, conditions, approvals; AWS through the twin."""
     from mlops.core.config import find_config_file
     from mlops.core.errors import ConfigError
-    from mlops.local.pipeline_credentials import DEFAULT_CONNECTIONS, TwinServiceConnections
+    from mlops.local.pipeline_credentials import TwinServiceConnections
     from mlops.local.twin import twin_dir
     from mlops.pipelines.results import RunEvent
     from mlops.pipelines.runner import run_pipeline
@@ -119,8 +127,7 @@ def run(
         config_file = find_config_file(ctx.find_root().params.get("config_path"))
     except ConfigError:
         config_file = None
-    mapping = {**DEFAULT_CONNECTIONS, **_pairs(connections, "--service-connection")}
-    service_connections = TwinServiceConnections(twin_dir(config_file), mapping)
+    service_connections = TwinServiceConnections(twin_dir(config_file), _pairs(connections, "--service-connection"))
 
     def progress(event: RunEvent) -> None:
         if event.kind == "output":

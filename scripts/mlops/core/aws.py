@@ -1,21 +1,35 @@
 """AWS sessions for the three accounts.
 
-The automation account's credentials come from the environment (in Azure Pipelines, the AWS
-Toolkit's OIDC service connection exports them; in the twin, `mlops local env`). Another account is
-reached by `sts:AssumeRole` into its deploy role, as in the cloud. `AWS_ENDPOINT_URL` and friends
+The step's credentials come from the environment (in Azure Pipelines, the AWS Toolkit's OIDC service
+connection of the step's purpose exports them; in the twin, `mlops local env`). Another account is reached by
+`sts:AssumeRole` into a role that trusts the caller, with botocore's refreshable credentials so the session
+outlives long waits. `AWS_ENDPOINT_URL` and friends
 are honoured by boto3 itself, which is how the local twin is reached without code changes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions
+import botocore.session
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
 from mlops.core.config import Config
 from mlops.core.errors import AwsError, MlopsError
+
+# AWS caps a session assumed from another role session (role chaining) at one hour, whatever is asked.
+CHAINED_SESSION_SECONDS = 3600
+
+
+class SessionRefreshError(AwsError):
+    """An assumed-role session could not be refreshed before it expired."""
+
 
 # ClientError codes users really meet, grouped by what to do about them.
 _EXPIRED_CODES = frozenset(
@@ -51,20 +65,83 @@ def session(config: Config) -> boto3.Session:
     return boto3.Session(region_name=config.region)
 
 
-def assume_role_session(base: boto3.Session, role_arn: str, session_name: str, region: str) -> boto3.Session:
-    try:
-        credentials = base.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])["Credentials"]
-    except botocore.exceptions.ClientError as exc:
+class _NoFetcherCache(dict[str, Any]):
+    """botocore's assume-role fetcher caches its last answer and judges it by the wall clock; the refreshable
+    credentials around it already decide when to refresh (with their own, injectable clock), so a refresh
+    they ask for must reach STS."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        return None
+
+
+def assume_role_session(
+    base: boto3.Session,
+    role_arn: str,
+    session_name: str,
+    region: str,
+    *,
+    duration_seconds: int = CHAINED_SESSION_SECONDS,
+    time_fetcher: Callable[[], datetime] | None = None,
+) -> boto3.Session:
+    """A session of `role_arn`, assumed from `base`, that refreshes itself before it expires.
+
+    botocore's RefreshableCredentials call the assume-role fetcher again 15 minutes before the expiry (10
+    minutes: mandatory), so a wait longer than one session (a blue/green bake, an approval) keeps working
+    while `base` is valid. The first session is obtained here, so a role that cannot be assumed fails now,
+    before anything changes; a refresh that fails later raises SessionRefreshError (an AwsError).
+    """
+    source = base.get_credentials()
+    if source is None:
         raise AwsError(
-            f"could not assume {role_arn}: {error_message(exc)}",
-            hint="check that the role exists (infra/) and trusts the caller's role or service connection",
-        ) from exc
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
+            f"no AWS credentials to assume {role_arn} with",
+            hint="run in a step with the AWS Toolkit's service connection (awsCredentials), or export AWS_PROFILE",
+        )
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=base.client,
+        source_credentials=source,
+        role_arn=role_arn,
+        extra_args={"RoleSessionName": session_name[:64], "DurationSeconds": duration_seconds},
+        cache=_NoFetcherCache(),
     )
+    first = True
+
+    def fetch() -> dict[str, Any]:
+        nonlocal first
+        try:
+            return dict(fetcher.fetch_credentials())
+        except botocore.exceptions.ClientError as exc:
+            if first:
+                raise AwsError(
+                    f"could not assume {role_arn}: {error_message(exc)}",
+                    hint="check that the role exists (infra/) and trusts the caller's role or service connection "
+                    "(docs/security.md lists who may assume what)",
+                ) from exc
+            raise SessionRefreshError(
+                f"the session of {role_arn} expires and could not be refreshed: {error_message(exc)}; "
+                "stopped before the next AWS call",
+                hint="the credentials it is assumed from (the pipeline's service connection) have probably "
+                "expired: raise aws.rolecredential.maxduration above the longest wait (docs/security.md), then "
+                "run the step again",
+            ) from exc
+
+    credentials = DeferredRefreshableCredentials(
+        refresh_using=fetch, method="assume-role", time_fetcher=time_fetcher or _utc_now
+    )
+    credentials.get_frozen_credentials()  # the first session now: a refusal is an error before any change
+    first = False
+    core = botocore.session.Session()
+    # botocore has no public setter for a credentials object; this is how its own providers attach one.
+    core._credentials = credentials  # type: ignore[attr-defined]
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
+def caller_account(session: boto3.Session) -> str:
+    """The account the session's credentials belong to (sts:GetCallerIdentity needs no permission)."""
+    return str(session.client("sts").get_caller_identity()["Account"])
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def error_code(exc: botocore.exceptions.ClientError) -> str:

@@ -156,6 +156,26 @@ class AzureDevOps(_Strict):
     pipelines: AzurePipelineIds
     connections: ConnectionNames = Field(default_factory=ConnectionNames)
     environments: EnvironmentNames = Field(default_factory=EnvironmentNames)
+    oidc_issuer: Literal["legacy", "entra", "both"] = Field(
+        "legacy",
+        description="the token issuer the OIDC roles trust: legacy (vstoken.dev.azure.com), entra (Microsoft Entra "
+        "ID) or both while service connections migrate (docs/security.md)",
+    )
+    entra_tenant_id: str | None = Field(
+        None,
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        description="the Entra tenant (a GUID) of the organization; required when oidc_issuer is entra or both",
+    )
+
+    @model_validator(mode="after")
+    def _tenant_for_entra(self) -> AzureDevOps:
+        if self.oidc_issuer != "legacy" and not self.entra_tenant_id:
+            raise ValueError(
+                f"oidc_issuer is {self.oidc_issuer!r} but entra_tenant_id is not set: the Entra issuer is "
+                "https://login.microsoftonline.com/<tenant id>/v2.0; set azure_devops.entra_tenant_id (Entra ID > "
+                "Overview > Tenant ID) or keep oidc_issuer: legacy"
+            )
+        return self
 
 
 class InstanceGroup(_Strict):

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from mlops.core.config import Config
 
 ACCOUNTS = ("automation", "staging", "prod")
+# Roles the templates create besides each stage's deploy role (infra/templates; passed as their parameters).
+REGISTRY_READ_ROLE = "mlops-registry-read"  # automation: Verify, and the stage deploy roles' registry reads
+STAGING_PASS_ROLE = "mlops-staging-pass"  # noqa: S105 - a role name (automation: writes the staging pass)
+INFRA_ROLE = "mlops-infra"  # each account: the infrastructure connection (change sets on our stack)
+CFN_EXECUTION_ROLE = "mlops-cloudformation"  # each account: what CloudFormation acts as (RoleARN)
 # The Azure DevOps pipelines of this repository: key -> YAML file (what `mlops ado` creates).
 PIPELINE_FILES: dict[str, str] = {
     "build": "azure-pipelines/model-build.yml",
@@ -30,6 +35,7 @@ class Connection:
     account: str  # a key of `accounts:`
     pipelines: tuple[str, ...]  # keys of PIPELINE_FILES allowed to use it (pipeline permissions)
     environment: str | None  # when set: usable only in a deployment job on this environment
+    role_name: str = ""  # the OIDC role in `account` the connection is configured with
 
 
 @dataclass(frozen=True)
@@ -57,15 +63,45 @@ class Identities:
     def environment(self, name: str) -> Environment | None:
         return next((e for e in self.environments if e.name == name), None)
 
+    def for_pipeline(self, pipeline: str) -> tuple[Connection, ...]:
+        """The connections a pipeline (a key of PIPELINE_FILES) is permitted to use."""
+        return tuple(c for c in self.connections if pipeline in c.pipelines)
+
+
+def stage_role_name(config: Config, stage: str) -> str:
+    """The deploy role of a stage: deploy.<stage>.role_name, else its account's deploy_role_name."""
+    settings = config.deploy.stage(stage)
+    return settings.role_name or str(getattr(config.accounts, settings.account).deploy_role_name)
+
+
+def role_arn(config: Config, connection: Connection) -> str:
+    account_id = getattr(config.accounts, connection.account).id
+    return f"arn:aws:iam::{account_id}:role/{connection.role_name}"
+
 
 def identities(config: Config) -> Identities:
     names = config.azure_devops.connections
     envs = config.azure_devops.environments
+    build_role = config.accounts.automation.deploy_role_name
     connections = [
-        Connection("build", names.build, "automation", ("build",), None),
-        Connection("registry-read", names.registry_read, "automation", ("deploy",), None),
-        Connection("deploy-staging", names.deploy_staging, "staging", ("deploy",), envs.staging),
-        Connection("deploy-prod", names.deploy_prod, "prod", ("deploy",), envs.prod),
+        Connection("build", names.build, "automation", ("build",), None, build_role),
+        Connection("registry-read", names.registry_read, "automation", ("deploy",), None, REGISTRY_READ_ROLE),
+        Connection(
+            "deploy-staging",
+            names.deploy_staging,
+            config.deploy.staging.account,
+            ("deploy",),
+            envs.staging,
+            stage_role_name(config, "staging"),
+        ),
+        Connection(
+            "deploy-prod",
+            names.deploy_prod,
+            config.deploy.prod.account,
+            ("deploy",),
+            envs.prod,
+            stage_role_name(config, "prod"),
+        ),
     ]
     connections += [
         Connection(
@@ -74,6 +110,7 @@ def identities(config: Config) -> Identities:
             account,
             ("infrastructure",),
             f"{envs.infra_prefix}-{account}",
+            INFRA_ROLE,
         )
         for account in ACCOUNTS
     ]

@@ -94,7 +94,9 @@ def deploy_stack(
     clock: Callable[[], float] = time.monotonic,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     progress: Callable[[str], None] = print,
+    role_arn: str | None = None,
 ) -> DeployResult:
+    """`role_arn`: CloudFormation carries the change set out as this role (RoleARN), not as the caller."""
     body = template_body(spec.template_path)
     declared = load_template(spec.template_path).get("Parameters") or {}
     stack = _describe_stack(cfn, spec.stack_name)
@@ -132,6 +134,7 @@ def deploy_stack(
             TemplateBody=body,
             Parameters=parameters,
             Capabilities=["CAPABILITY_NAMED_IAM"],
+            **({"RoleARN": role_arn} if role_arn else {}),
             Description=f"mlops infra deploy --account {spec.account}",
             Tags=[{"Key": "mlops:managed-by", "Value": "mlops-infra"}, {"Key": "mlops:account", "Value": spec.account}],
         )

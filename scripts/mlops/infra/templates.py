@@ -1,9 +1,11 @@
 """The account templates in infra/templates/ and the stack parameters derived from mlops.yaml. Pure.
 
 One stack per account: `mlops-automation` from automation.yaml, `mlops-staging` and `mlops-prod` from the one
-parameterised target.yaml. Parameters come from three places, highest first: `--parameter KEY=VALUE` on the
-command line, mlops.yaml (names the code relies on, so they can never drift from the config), and, on an
-update, the stack's previous value (so a value given once, such as the Azure DevOps organization id, sticks).
+parameterised target.yaml; beside each, `mlops-<account>-access` from access.yaml (the infrastructure
+connection's role and CloudFormation's execution role, deployed by an administrator only). Parameters come
+from three places, highest first: `--parameter KEY=VALUE` on the command line, mlops.yaml (names the code relies
+on, so they can never drift from the config), and, on an update, the stack's previous value (so a value given
+once, such as the Azure DevOps organization id, sticks).
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ import yaml
 
 from mlops.core.config import Config
 from mlops.core.errors import InfraError
+from mlops.core.identities import (
+    CFN_EXECUTION_ROLE,
+    INFRA_ROLE,
+    REGISTRY_READ_ROLE,
+    STAGING_PASS_ROLE,
+    identities,
+    stage_role_name,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATES_DIR = REPO_ROOT / "infra" / "templates"
@@ -40,12 +50,41 @@ class StackSpec:
     parameters: dict[str, str]  # from mlops.yaml and --parameter; the rest keep previous values or defaults
 
 
-def template_path(account: AccountName) -> Path:
+ACCESS_TEMPLATE = "access.yaml"
+
+
+def template_path(account: AccountName, *, access: bool = False) -> Path:
+    if access:
+        return TEMPLATES_DIR / ACCESS_TEMPLATE
     return TEMPLATES_DIR / ("automation.yaml" if account == "automation" else "target.yaml")
 
 
-def stack_name(account: AccountName) -> str:
-    return f"mlops-{account}"
+def stack_name(account: AccountName, *, access: bool = False) -> str:
+    return f"mlops-{account}-access" if access else f"mlops-{account}"
+
+
+def execution_role_arn(config: Config, account: AccountName) -> str:
+    """The RoleARN of every change set on the account's mlops stack after the first bootstrap (access.yaml)."""
+    account_id: str = getattr(config.accounts, account).id
+    return f"arn:aws:iam::{account_id}:role/{CFN_EXECUTION_ROLE}"
+
+
+def access_parameters(config: Config, account: AccountName) -> dict[str, str]:
+    """access.yaml's parameters: the infrastructure connection of mlops/core/identities.py and its stack."""
+    ado = config.azure_devops
+    parameters = {
+        "Account": account,
+        "ManagedStackName": stack_name(account),
+        "InfraRoleName": INFRA_ROLE,
+        "CloudFormationRoleName": CFN_EXECUTION_ROLE,
+        "AzureDevOpsOrganizationName": organization_name(ado.organization_url),
+        "AzureDevOpsProject": ado.project,
+        "InfraServiceConnectionName": identities(config).connection(f"infra-{account}").name,
+        "OidcIssuer": ado.oidc_issuer,
+    }
+    if ado.entra_tenant_id:
+        parameters["EntraTenantId"] = ado.entra_tenant_id
+    return parameters
 
 
 # libyaml's parser when PyYAML has it (about 5x faster on automation.yaml, which the twin loads at every start).
@@ -130,27 +169,36 @@ def organization_name(organization_url: str) -> str:
 
 
 def config_parameters(config: Config, account: AccountName) -> dict[str, str]:
-    """The template parameters mlops.yaml decides: the names the build, deploy and bridge code use."""
+    """The template parameters mlops.yaml decides: the names the build, deploy and bridge code use, and the
+    service connections and roles of mlops/core/identities.py (so trust policies name what the YAML uses)."""
     build = config.build
     accounts = config.accounts
     ado = config.azure_devops
+    who = identities(config)
     common = {
         "ProjectName": config.project.name,
         "ModelPackageGroupName": build.model_package_group,
         "ArtifactBucketName": build.artifact_bucket,
         "AzureDevOpsOrganizationName": organization_name(ado.organization_url),
         "AzureDevOpsProject": ado.project,
+        "OidcIssuer": ado.oidc_issuer,
+        "RegistryReadRoleName": REGISTRY_READ_ROLE,
+        "StagingPassRoleName": STAGING_PASS_ROLE,
     }
+    if ado.entra_tenant_id:
+        common["EntraTenantId"] = ado.entra_tenant_id
     if account == "automation":
         parameters = {
             **common,
             "PipelineName": build.pipeline_name,
             "PipelineExecutionRoleName": build.execution_role_name,
-            "DeployRoleName": accounts.automation.deploy_role_name,
+            "DeployRoleName": who.connection("build").role_name,
+            "BuildServiceConnectionName": who.connection("build").name,
+            "RegistryReadServiceConnectionName": who.connection("registry-read").name,
             "StagingAccountId": accounts.staging.id,
-            "StagingDeployRoleName": accounts.staging.deploy_role_name,
+            "StagingDeployRoleName": stage_role_name(config, "staging"),
             "ProdAccountId": accounts.prod.id,
-            "ProdDeployRoleName": accounts.prod.deploy_role_name,
+            "ProdDeployRoleName": stage_role_name(config, "prod"),
             "AdoOrgUrl": ado.organization_url.rstrip("/"),
             "AdoDeployPipelineId": str(ado.pipelines.deploy),
             "RecordParameterPrefix": config.deploy.record_parameter_prefix,
@@ -164,9 +212,9 @@ def config_parameters(config: Config, account: AccountName) -> dict[str, str]:
         **common,
         "Stage": account,
         "AutomationAccountId": accounts.automation.id,
-        "AutomationDeployRoleName": accounts.automation.deploy_role_name,
-        # the role model_deploy assumes there: deploy.<stage>.role_name, else the account's deploy role
-        "DeployRoleName": stage.role_name or getattr(accounts, account).deploy_role_name,
+        "StageServiceConnectionName": who.connection(f"deploy-{account}").name,
+        # the role model_deploy runs as there: deploy.<stage>.role_name, else the account's deploy role
+        "DeployRoleName": stage_role_name(config, account),
         "EndpointRoleName": stage.execution_role_name,
         "RecordParameterPrefix": config.deploy.record_parameter_prefix,
     }
@@ -184,10 +232,12 @@ def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     return overrides
 
 
-def stack_spec(config: Config, account: AccountName, overrides: Mapping[str, str] | None = None) -> StackSpec:
-    path = template_path(account)
+def stack_spec(
+    config: Config, account: AccountName, overrides: Mapping[str, str] | None = None, *, access: bool = False
+) -> StackSpec:
+    path = template_path(account, access=access)
     declared = load_template(path).get("Parameters") or {}
-    parameters = config_parameters(config, account)
+    parameters = access_parameters(config, account) if access else config_parameters(config, account)
     for key, value in (overrides or {}).items():
         if key not in declared:
             raise InfraError(
@@ -199,7 +249,7 @@ def stack_spec(config: Config, account: AccountName, overrides: Mapping[str, str
     if unknown:  # a template and this module out of step: a bug here, not a user error
         raise InfraError(f"{path.name} lacks parameter(s) {', '.join(unknown)} that mlops.yaml fills in")
     account_id: str = getattr(config.accounts, account).id
-    return StackSpec(account, account_id, stack_name(account), path, parameters)
+    return StackSpec(account, account_id, stack_name(account, access=access), path, parameters)
 
 
 def parameter_list(

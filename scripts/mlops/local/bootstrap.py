@@ -29,6 +29,7 @@ import botocore.exceptions
 
 from mlops.core.aws import error_message
 from mlops.core.config import Config
+from mlops.core.identities import identities, role_arn
 from mlops.infra.deploy import deploy_stack
 from mlops.infra.moto_gaps import supplement
 from mlops.infra.templates import ACCOUNTS, AccountName, organization_name, stack_spec
@@ -50,8 +51,8 @@ KNOWN_GAPS = (
     "CloudWatch alarms are created, but moto never evaluates their metrics",
     "the twin's endpoint is plain HTTP on 127.0.0.1 where AWS is HTTPS only: the templates' DenyInsecureTransport "
     "statements (aws:SecureTransport false) cannot be exercised",
-    "the OIDC issuer vstoken.dev.azure.com/<organization id> is the twin's own key (.mlops/twin/oidc), "
-    "not Azure DevOps': STS in the twin verifies tokens against it",
+    "the OIDC issuers vstoken.dev.azure.com/<organization id> and login.microsoftonline.com/<tenant>/v2.0 are the "
+    "twin's own key (.mlops/twin/oidc), not Azure DevOps' or Entra's: STS in the twin verifies tokens against it",
     "model monitor: moto has no monitoring schedules or job definitions, so the local profile sets "
     "deploy.prod.monitor.enabled: false",
 )
@@ -108,8 +109,22 @@ def _upload_bridge_code(session: boto3.Session, bucket: str, region: str) -> str
     return key
 
 
-def _overrides(config: Config, account: AccountName, artifact_key_arn: str, code: tuple[str, str]) -> dict[str, str]:
+def _overrides(
+    config: Config, issuer: Issuer, account: AccountName, artifact_key_arn: str, code: tuple[str, str]
+) -> dict[str, str]:
     common = {"AzureDevOpsOrganizationId": organization_id(config)}
+    if config.azure_devops.oidc_issuer != "legacy":
+        # What an operator copies from each service connection: its subject under the Entra issuer.
+        who = identities(config)
+        project = config.azure_devops.project
+
+        def entra(purpose: str) -> str:
+            return issuer.entra_subject(project, who.connection(purpose).name)
+
+        if account == "automation":
+            common |= {"BuildEntraSubject": entra("build"), "RegistryReadEntraSubject": entra("registry-read")}
+        else:
+            common["DeployEntraSubject"] = entra(f"deploy-{account}")
     if account == "automation":
         bucket, key = code
         return {**common, "BridgeCodeBucket": bucket, "BridgeCodeKey": key}
@@ -140,11 +155,12 @@ def bootstrap(
 ) -> Bootstrapped:
     region = config.region
     del automation  # the stacks are deployed by each account's root session, the automation one included
-    Issuer.create(
+    issuer = Issuer.create(
         directory,
         organization_id(config),
         organization_name(config.azure_devops.organization_url),
         config.azure_devops.project,
+        config.azure_devops.entra_tenant_id or "",
     )
     sessions = {account: root_session(account, region) for account in ACCOUNTS}
     code_bucket = f"mlops-bridge-code-{config.accounts.automation.id}-{region}"
@@ -153,12 +169,9 @@ def bootstrap(
     artifact_key_arn = ""
     bridge_dlq_url = ""
     started = time.perf_counter()
-    roles: dict[str, str] = {}
     for account in ACCOUNTS:
-        spec = stack_spec(config, account, _overrides(config, account, artifact_key_arn, code))
+        spec = stack_spec(config, account, _overrides(config, issuer, account, artifact_key_arn, code))
         session = sessions[account]
-        # The role each account's service connection is configured with: the stack's deploy (build) role.
-        roles[account] = f"arn:aws:iam::{spec.account_id}:role/{spec.parameters['DeployRoleName']}"
         try:
             result = deploy_stack(
                 session.client("cloudformation"),
@@ -182,7 +195,38 @@ def bootstrap(
         progress(
             f"{spec.stack_name}: {result.outcome} from {spec.template_path.name}, {len(done.created)} twin addition(s)"
         )
-    write_connection_roles(directory, roles)
+    # Each service connection and the role it is configured with (mlops/core/identities.py); under "both"
+    # the twin's connections present Entra tokens, and the legacy path is tested on its own.
+    entra = config.azure_devops.oidc_issuer != "legacy"
+    # Each account's access stack (access.yaml), as its administrator deploys it once after the mlops stack.
+    access_started = time.perf_counter()
+    for account in ACCOUNTS:
+        access: dict[str, str] = {"AzureDevOpsOrganizationId": organization_id(config)}
+        if config.azure_devops.oidc_issuer != "legacy":
+            infra = identities(config).connection(f"infra-{account}").name
+            access["InfraEntraSubject"] = issuer.entra_subject(config.azure_devops.project, infra)
+        spec = stack_spec(config, account, access, access=True)
+        try:
+            deploy_stack(
+                sessions[account].client("cloudformation"),
+                spec,
+                poll_seconds=0.05,
+                timeout_seconds=60,
+                progress=lambda _m: None,
+            )
+        except Exception as exc:
+            raise TwinError(
+                f"the twin could not deploy {spec.template_path.name} into the {account} account: {exc}",
+                hint=f"see {directory}/server.log; `mlops infra lint` checks the template",
+            ) from exc
+    progress(f"access stacks (infrastructure connection roles) in {time.perf_counter() - access_started:.2f}s")
+    write_connection_roles(
+        directory,
+        {
+            c.name: {"account": c.account, "role_arn": role_arn(config, c), "entra": entra}
+            for c in identities(config).connections
+        },
+    )
     try:
         queue_url = _route_approvals_to_queue(sessions["automation"])
     except (botocore.exceptions.ClientError, ValueError) as exc:

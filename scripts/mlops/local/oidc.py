@@ -1,15 +1,19 @@
 """The twin's stand-in for Azure DevOps' OIDC issuer: the tokens its service connections present to AWS STS.
 
-Azure DevOps issues, for an AWS service connection with OIDC, a JWT whose `iss` is
-`https://vstoken.dev.azure.com/{organization id}`, `aud` is `api://AzureADTokenExchange` and `sub` is
-`sc://{organization}/{project}/{connection}`; the AWS Toolkit trades it for role credentials with
-sts:AssumeRoleWithWebIdentity. The twin makes the same token, signed (RS256) by a key it generates at
-`mlops local up`, and its STS verifies the signature with that key's JWKS before the role's trust policy
-is evaluated. The key lives under the twin directory (`oidc/`), which `mlops local down` removes.
+Azure DevOps issues, for an AWS service connection with OIDC, a JWT with `aud` `api://AzureADTokenExchange`
+in one of two formats (docs/security.md has the sources):
+- legacy: `iss` `https://vstoken.dev.azure.com/{organization id}`, `sub` `sc://{organization}/{project}/{connection}`;
+- Entra: `iss` `https://login.microsoftonline.com/{tenant id}/v2.0`,
+  `sub` `/eid1/c/pub/t/{tenant, base64url}/a/{Azure DevOps app id, base64url}/sc/{organization id}/{connection id}`.
+The AWS Toolkit trades it for role credentials with sts:AssumeRoleWithWebIdentity. The twin signs either format
+(RS256) with a key it generates at `mlops local up`, and its STS verifies the signature with that key's JWKS
+before the role's trust policy is evaluated, so both trust paths of the templates are exercised. The key lives
+under the twin directory (`oidc/`), which `mlops local down` removes.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -26,9 +30,12 @@ from mlops.local.errors import TwinError
 
 AUDIENCE = "api://AzureADTokenExchange"
 ISSUER_HOST = "vstoken.dev.azure.com"
+ENTRA_HOST = "login.microsoftonline.com"
+# Azure DevOps' first-party application id in Entra ID (the resource of Azure DevOps tokens).
+AZURE_DEVOPS_APP_ID = "499b84ac-1321-427f-aa17-267ca6975798"
 TOKEN_LIFETIME_SECONDS = 600
 OIDC_DIR = "oidc"
-ROLES_FILE = "connection-roles.json"  # account -> the role its service connection is configured with
+ROLES_FILE = "connection-roles.json"  # connection name -> {account, role_arn, entra}: what it is configured with
 
 
 class TokenRejected(TwinError):
@@ -43,6 +50,22 @@ def subject(organization: str, project: str, connection: str) -> str:
     return f"sc://{organization}/{project}/{connection}"
 
 
+def _guid_b64(guid: str) -> str:
+    return base64.urlsafe_b64encode(uuid.UUID(guid).bytes_le).decode().rstrip("=")
+
+
+def entra_subject(tenant_id: str, organization_id: str, connection_id: str) -> str:
+    """The Entra issuer's subject of one service connection (the shape Azure DevOps documents)."""
+    return (
+        f"/eid1/c/pub/t/{_guid_b64(tenant_id)}/a/{_guid_b64(AZURE_DEVOPS_APP_ID)}/sc/{organization_id}/{connection_id}"
+    )
+
+
+def connection_id(organization_id: str, project: str, connection: str) -> str:
+    """The twin's id of a service connection (Azure DevOps gives each a GUID): fixed for its name."""
+    return str(uuid.uuid5(uuid.UUID(organization_id), f"{project}/{connection}"))
+
+
 @dataclass(frozen=True)
 class Issuer:
     organization_id: str
@@ -51,13 +74,27 @@ class Issuer:
     key_id: str
     private_pem: bytes
     jwks: dict[str, Any]
+    tenant: str = ""  # the Entra tenant (azure_devops.entra_tenant_id); empty: one derived from the organization
 
     @property
     def url(self) -> str:
         return f"https://{ISSUER_HOST}/{self.organization_id}"
 
+    @property
+    def tenant_id(self) -> str:
+        return self.tenant or str(uuid.uuid5(uuid.UUID(self.organization_id), "entra-tenant"))
+
+    @property
+    def entra_url(self) -> str:
+        return f"https://{ENTRA_HOST}/{self.tenant_id}/v2.0"
+
+    def entra_subject(self, project: str, connection: str) -> str:
+        return entra_subject(
+            self.tenant_id, self.organization_id, connection_id(self.organization_id, project, connection)
+        )
+
     @classmethod
-    def create(cls, directory: Path, organization_id: str, organization: str, project: str) -> Issuer:
+    def create(cls, directory: Path, organization_id: str, organization: str, project: str, tenant: str = "") -> Issuer:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         key_id = uuid.uuid4().hex
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
@@ -69,9 +106,11 @@ class Issuer:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "signing-key.pem").write_bytes(pem)
         (folder / "signing-key.pem").chmod(0o600)
-        issuer = cls(organization_id, organization, project, key_id, pem, jwks)
+        issuer = cls(organization_id, organization, project, key_id, pem, jwks, tenant)
         described = {
             "issuer": issuer.url,
+            "entra_issuer": issuer.entra_url,
+            "tenant": tenant,
             "organization_id": organization_id,
             "organization": organization,
             "project": project,
@@ -99,15 +138,18 @@ class Issuer:
             jwks["keys"][0]["kid"],
             pem,
             jwks,
+            str(described.get("tenant", "")),
         )
 
-    def token(self, project: str, connection: str, *, now: float | None = None) -> str:
-        """The token Azure DevOps hands a pipeline job for one service connection."""
+    def token(self, project: str, connection: str, *, now: float | None = None, entra: bool = False) -> str:
+        """The token Azure DevOps hands a pipeline job for one service connection (`entra`: the new issuer)."""
         issued = int(time.time() if now is None else now)
         claims = {
-            "iss": self.url,
+            "iss": self.entra_url if entra else self.url,
             "aud": AUDIENCE,
-            "sub": subject(self.organization, project, connection),
+            "sub": self.entra_subject(project, connection)
+            if entra
+            else subject(self.organization, project, connection),
             "iat": issued,
             "nbf": issued,
             "exp": issued + TOKEN_LIFETIME_SECONDS,
@@ -174,18 +216,18 @@ def check_web_identity(
     if not found:
         raise TokenRejected("InvalidIdentityToken", f"No OpenIDConnect provider found in your account for {issuer_url}")
     issuer = Issuer.load(directory)
-    if issuer.url != issuer_url:
+    if issuer_url not in (issuer.url, issuer.entra_url):
         raise TokenRejected("InvalidIdentityToken", f"the twin cannot verify tokens of issuer {issuer_url}")
-    return verify(token, issuer.jwks, issuer.url, found[0], now=now)
+    return verify(token, issuer.jwks, issuer_url, found[0], now=now)
 
 
-def write_connection_roles(directory: Path, roles: Mapping[str, str]) -> None:
+def write_connection_roles(directory: Path, roles: Mapping[str, Mapping[str, Any]]) -> None:
     folder = directory / OIDC_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / ROLES_FILE).write_text(json.dumps(dict(roles), indent=2))
+    (folder / ROLES_FILE).write_text(json.dumps({k: dict(v) for k, v in roles.items()}, indent=2))
 
 
-def connection_roles(directory: Path) -> dict[str, str]:
+def connection_roles(directory: Path) -> dict[str, dict[str, Any]]:
     try:
         return dict(json.loads((directory / OIDC_DIR / ROLES_FILE).read_text()))
     except (OSError, ValueError) as exc:

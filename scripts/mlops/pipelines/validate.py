@@ -5,7 +5,10 @@ Per file: the Azure Pipelines schema (`mlops.pipelines.schema`), no inline secre
 `templates/` folder): it compiles with its defaults (`mlops.pipelines.model`), and whatever changes
 prod (`mlops deploy --stage prod`, `mlops deploy rollback --stage prod`, `mlops infra deploy
 --account prod`, or a step with a prod service connection) runs only in a deployment job with an
-environment, where the approval check lives.
+environment, where the approval check lives. With the configuration's identities (mlops/core/identities.py),
+every `awsCredentials` and `environment` must name one of its connections and environments, a pipeline may use
+only the connections and environments permitted to it, and a connection bound to an environment only in a
+deployment job on that environment (`identity_problems`).
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import PipelineError
+from mlops.core.identities import PIPELINE_FILES, Identities
 from mlops.pipelines.commands import OPAQUE, Invocation, check, invocations
 from mlops.pipelines.loader import LDict, LList, LStr, load_yaml
-from mlops.pipelines.model import Step, load_pipeline
+from mlops.pipelines.model import Pipeline, Step, load_pipeline
 from mlops.pipelines.schema import Problem, validate_document
 from mlops.pipelines.template import declarations
 
-PROD_CONNECTIONS = frozenset({"aws-prod"})
+# The prod connection's default name; with mlops.yaml's identities, identity_problems checks the configured one.
+PROD_CONNECTIONS = frozenset({"aws-deploy-prod"})
 SCRIPT_KEYS = ("script", "bash", "inlineScript")
 PLACEHOLDERS = {"string": "placeholder", "number": 0, "boolean": False, "object": []}
 
@@ -51,11 +56,13 @@ def is_template(path: Path) -> bool:
     return "templates" in path.parts
 
 
-def validate_files(files: Iterable[Path], *, root: Path | None = None) -> list[Problem]:
+def validate_files(
+    files: Iterable[Path], *, root: Path | None = None, identities: Identities | None = None
+) -> list[Problem]:
     root = (root or Path.cwd()).resolve()
     problems: list[Problem] = []
     for path in files:
-        problems.extend(validate_file(path, root=root))
+        problems.extend(validate_file(path, root=root, identities=identities))
     return problems
 
 
@@ -66,7 +73,7 @@ def _display(path: Path, root: Path) -> str:
         return str(path)
 
 
-def validate_file(path: Path, *, root: Path) -> list[Problem]:
+def validate_file(path: Path, *, root: Path, identities: Identities | None = None) -> list[Problem]:
     name = _display(path, root)
     try:
         document = load_yaml(path, display=name)
@@ -76,7 +83,7 @@ def validate_file(path: Path, *, root: Path) -> list[Problem]:
     problems.extend(secret_problems(document, name))
     problems.extend(command_problems(document, name))
     if not is_template(path) and not problems:
-        problems.extend(pipeline_problems(path, document, root, name))
+        problems.extend(pipeline_problems(path, document, root, name, identities))
     return sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
 
 
@@ -161,7 +168,9 @@ def command_problems(document: Any, name: str) -> list[Problem]:
 # ------------------------------------------------------------------------------------------- policy
 
 
-def pipeline_problems(path: Path, document: Any, root: Path, name: str) -> list[Problem]:
+def pipeline_problems(
+    path: Path, document: Any, root: Path, name: str, identities: Identities | None = None
+) -> list[Problem]:
     """Compile the pipeline with its defaults (placeholders for required parameters) and check the policy."""
     given = {
         str(entry["name"]): PLACEHOLDERS.get(str(entry.get("type", "string")), "placeholder")
@@ -172,6 +181,7 @@ def pipeline_problems(path: Path, document: Any, root: Path, name: str) -> list[
         pipeline = load_pipeline(path, given, root=root, parameters_as_text=False)
     except PipelineError as exc:
         return [_from_error(exc, name)]
+    identity = identity_problems(pipeline, name, identities) if identities is not None else []
     # A stage is gated when a deployment job with an environment (its approval) touches prod there;
     # later stages may use the prod connection (smoke tests), but only deployment jobs change prod.
     gated = {
@@ -199,6 +209,90 @@ def pipeline_problems(path: Path, document: Any, root: Path, name: str) -> list[
                             f"{reason} in job {job.name!r} of stage {stage.name!r}, "
                             "which is not a deployment job with an environment (nor after one); prod "
                             "needs the environment's approval check first",
+                        )
+                    )
+    return identity + problems
+
+
+def pipeline_key(name: str) -> str | None:
+    """The key of PIPELINE_FILES a pipeline file is (None: not one of ours)."""
+    return next((key for key, file in PIPELINE_FILES.items() if Path(file).as_posix() == Path(name).as_posix()), None)
+
+
+def _split(where: str) -> tuple[str, int]:
+    file, _, line = where.rpartition(":")
+    return file, int(line) if line.isdigit() else 1
+
+
+def identity_problems(pipeline: Pipeline, name: str, identities: Identities) -> list[Problem]:
+    """Every service connection and environment the compiled pipeline names, against the identities.
+
+    A misnamed one would be auto-created (an environment, without its checks) or fail at queue time (a
+    connection); a permitted one in the wrong place would put credentials outside their gate."""
+    key = pipeline_key(name)
+    problems: list[Problem] = []
+    connections = sorted(c.name for c in identities.connections)
+    for stage in pipeline.stages:
+        for job in stage.jobs:
+            if job.environment is not None:
+                environment = identities.environment(job.environment)
+                file, line = _split(job.where)
+                allowed = sorted(e.name for e in identities.environments if key is None or key in e.pipelines)
+                if environment is None:
+                    problems.append(
+                        Problem(
+                            file,
+                            line,
+                            f"environment {job.environment!r} of job {job.name!r} is not one of mlops.yaml's "
+                            f"environments; expected one of {allowed} (azure_devops.environments)",
+                        )
+                    )
+                elif key is not None and key not in environment.pipelines:
+                    problems.append(
+                        Problem(
+                            file,
+                            line,
+                            f"environment {job.environment!r} is not for the {key} pipeline; it may deploy to "
+                            f"{allowed}",
+                        )
+                    )
+            for step in job.steps:
+                named = step.inputs.get("awsCredentials")
+                if named is None:
+                    continue
+                file, line = _split(step.where)
+                connection = identities.by_name(str(named))
+                if connection is None:
+                    expected = sorted(c.name for c in identities.connections if key is None or key in c.pipelines)
+                    problems.append(
+                        Problem(
+                            file,
+                            line,
+                            f"service connection {str(named)!r} is not one of mlops.yaml's connections; expected one "
+                            f"of {expected or connections} (azure_devops.connections)",
+                        )
+                    )
+                    continue
+                if key is not None and key not in connection.pipelines:
+                    permitted = sorted(c.name for c in identities.for_pipeline(key))
+                    problems.append(
+                        Problem(
+                            file,
+                            line,
+                            f"service connection {connection.name!r} ({connection.purpose}) is not permitted to the "
+                            f"{key} pipeline ({name}); it may use {permitted}",
+                        )
+                    )
+                elif connection.environment is not None and not (
+                    job.deployment and job.environment == connection.environment
+                ):
+                    problems.append(
+                        Problem(
+                            file,
+                            line,
+                            f"service connection {connection.name!r} works only in a deployment job on environment "
+                            f"{connection.environment!r}; job {job.name!r} of stage {stage.name!r} is "
+                            + (f"on {job.environment!r}" if job.environment else "not a deployment job"),
                         )
                     )
     return problems

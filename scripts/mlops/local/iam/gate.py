@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from mlops.local.iam.engine import Authorizer, Verdict, mode_from_environment
 from mlops.local.iam.operations import UndecodableRequest, decode
 from mlops.local.iam.report import build_report
-from mlops.local.iam.responses import access_denied, engine_failure
+from mlops.local.iam.responses import access_denied, engine_failure, expired_token
 from mlops.local.iam.sidecar import IamEngineError, Sidecar
 from mlops.local.iam.state import MotoState, Principal, all_roles, principal_for, role_policies, web_identity_principal
 
@@ -20,10 +22,12 @@ _INTERNAL_PATHS = ("/_twin/", "/moto-api/")
 class IamGate:
     """Starts the engine with the twin (unless off) and answers a denied request as AWS would."""
 
-    def __init__(self, mode: str | None = None) -> None:
+    def __init__(self, mode: str | None = None, *, clock: Callable[[], datetime] | None = None) -> None:
+        """`clock`: the time role sessions expire against (tests move it; AWS's is the wall clock)."""
         self.mode = mode or mode_from_environment()
         self.sidecar: Sidecar | None = None
         self.authorizer: Authorizer | None = None
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
 
     def start(self) -> IamGate:
         if self.mode == "off" or self.sidecar is not None:
@@ -87,6 +91,10 @@ class IamGate:
                 )
             else:
                 principal = principal_for(call.access_key, account)
+                # AWS refuses an expired session's signature before it authorises anything.
+                if principal.expires_at is not None and self.clock() >= principal.expires_at:
+                    log.warning("IAM: %s.%s with the expired session %s", call.service, call.operation, principal.arn)
+                    return expired_token(call.protocol)
             refused: Verdict | None = self.authorizer.check(call, principal)
         except IamEngineError as exc:
             log.error("IAM engine failure on %s.%s: %s", call.service, call.operation, exc)

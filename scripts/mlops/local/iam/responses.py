@@ -46,3 +46,27 @@ def engine_failure(protocol: str, message: str) -> tuple[int, bytes, str, list[t
         f"<Message>{escape(message)}</Message></Error></ErrorResponse>"
     ).encode()
     return 500, body, "text/xml", []
+
+
+def expired_token(protocol: str) -> tuple[int, bytes, str, list[tuple[str, str]]]:
+    """A request signed with an expired role session, refused before authorisation, as AWS does."""
+    message = "The security token included in the request is expired"
+    request_id = str(uuid.uuid4())
+    headers = [("x-amzn-RequestId", request_id)]
+    if protocol == "json":
+        body = json.dumps({"__type": "ExpiredTokenException", "message": message}).encode()
+        return 400, body, "application/x-amz-json-1.1", headers
+    if protocol == "rest-json":
+        body = json.dumps({"message": message}).encode()
+        return 403, body, "application/json", [*headers, ("x-amzn-ErrorType", "ExpiredTokenException")]
+    if protocol == "rest-xml":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>ExpiredToken</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+        ).encode()
+        return 400, body, "application/xml", headers
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code>"
+        f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+    return 403, body, "text/xml", headers

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.awslambda.models import lambda_backends
@@ -53,6 +54,7 @@ class Principal:
     context: dict[str, str | list[str]] = field(default_factory=dict)
     problem: str | None = None  # why this identity can do nothing (a session of a deleted role)
     claims: dict[str, str | list[str]] = field(default_factory=dict)  # a web identity token's `<issuer>:<claim>` keys
+    expires_at: datetime | None = None  # a role session's Expiration (UTC): after it, every request is refused
 
 
 def _document(text: Any) -> dict[str, Any]:
@@ -132,7 +134,18 @@ def principal_for(access_key: str, mapped_account: str) -> Principal:
             managed = iam.managed_policies.get(role.permissions_boundary_arn)
             boundary = _managed_document(managed) if managed is not None else None
         session_policy = _document(session.policy) if session is not None and session.policy else None
-        return Principal("role-session", arn, account, role_arn, role_policies(role), session_policy, boundary, context)
+        expires_at = _utc(session.expiration) if session is not None else None
+        return Principal(
+            "role-session",
+            arn,
+            account,
+            role_arn,
+            role_policies(role),
+            session_policy,
+            boundary,
+            context,
+            expires_at=expires_at,
+        )
     if key is not None and getattr(key, "user_name", None):
         user = iam.get_user(str(key.user_name))
         policies = [(f"{user.name}/inline:{n}", _document(t)) for n, t in user.policies.items()]
@@ -152,6 +165,11 @@ def principal_for(access_key: str, mapped_account: str) -> Principal:
         policies=[(ROOT_POLICY_NAME, _ROOT_POLICY)],
         context={"aws:PrincipalArn": root, "aws:PrincipalAccount": mapped_account, "aws:PrincipalType": "Account"},
     )
+
+
+def _utc(moment: datetime) -> datetime:
+    """moto keeps naive UTC datetimes."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _jwt_claims(token: str) -> dict[str, Any]:
