@@ -290,6 +290,8 @@ def build_pipeline(
             "build_id": build_id,
             # Where the staging tests find rows the model never saw (the real location, also when cached).
             "test_data_uri": Join(on="/", values=[preprocessed("test"), "test.csv"]),
+            # The build's manifest (commit, build, data snapshot, code): lineage and the model card read it.
+            "manifest_uri": Join(on="/", values=[output_prefix_uri, build_id, "manifest.json"]),
         },
         description=f"{config.project.name}: XGBoost binary classifier",
     )

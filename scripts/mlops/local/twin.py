@@ -26,6 +26,7 @@ from pathlib import Path
 import boto3
 
 from mlops.core.config import Config
+from mlops.local import mlflow_server
 from mlops.local.bootstrap import bootstrap, root_access_key
 from mlops.local.errors import TwinError
 from mlops.local.server import TWIN_ACCESS_KEY
@@ -44,6 +45,7 @@ class TwinState:
     approval_queue_url: str
     bridge_dlq_url: str
     started: float
+    mlflow_url: str = ""  # the twin's MLflow tracking server ("" when started without one)
 
 
 def twin_dir(config_file: Path | None) -> Path:
@@ -119,8 +121,11 @@ def up(
     progress: Callable[[str], None] = lambda _m: None,
     strict_requests: bool | None = None,
     iam_mode: str | None = None,
+    mlflow: bool = True,
 ) -> tuple[TwinState, bool]:
     """Start the twin (or find it running). Returns the state and whether it was started now.
+
+    `mlflow` starts the twin's MLflow tracking server beside it (in the background: readiness does not wait).
 
     `strict_requests` None leaves request validation to MLOPS_TWIN_STRICT_REQUESTS (default on).
     """
@@ -157,6 +162,8 @@ def up(
     command += ["--requests", "strict" if strict_requests else "lenient"]
     if iam_mode:  # else the server reads MLOPS_TWIN_IAM (default enforce)
         command += ["--iam", iam_mode]
+    if not mlflow:
+        command.append("--no-mlflow")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     # The server answers each request on its own thread; XGBoost's OpenMP pool per prediction would
     # make every single-row InvokeEndpoint wait for all cores (tens of ms on a busy 2-core machine).
@@ -175,7 +182,8 @@ def up(
             process.terminate()
             raise TwinError(f"the twin server did not answer within {timeout:.0f}s", hint=f"see {directory}/server.log")
         time.sleep(0.1)
-    url = json.loads(ready.read_text())["url"]
+    described = json.loads(ready.read_text())
+    url = described["url"]
     progress(
         f"twin server on {url} (pid {process.pid}, requests {requests_mode(url)}); "
         "provisioning the three accounts from infra/templates"
@@ -187,6 +195,7 @@ def up(
         os.killpg(process.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
+        mlflow_server.stop_recorded(directory)
         raise
     state = TwinState(
         url=url,
@@ -196,6 +205,7 @@ def up(
         approval_queue_url=made.approval_queue_url,
         bridge_dlq_url=made.bridge_dlq_url,
         started=time.time(),
+        mlflow_url=described.get("mlflow_url") or "",
     )
     (directory / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
     return state, True
@@ -212,6 +222,8 @@ def down(directory: Path, timeout: float = 10.0) -> bool:
             time.sleep(0.1)
         if _alive(state.pid):
             os.killpg(state.pid, signal.SIGKILL)
+    # The twin stops its MLflow server as it exits; one it could not stop (killed) is stopped here.
+    mlflow_server.stop_recorded(directory)
     if directory.exists():
         shutil.rmtree(directory)
     return was_running
@@ -228,6 +240,8 @@ def environment(state: TwinState, account: str) -> dict[str, str]:
         "AWS_REGION": state.region,
         "MLOPS_PROFILE": "local",
     }
+    if state.mlflow_url:
+        env["MLFLOW_TRACKING_URI"] = state.mlflow_url
     if account == "automation":
         return {**env, "AWS_ACCESS_KEY_ID": TWIN_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": TWIN_SECRET}
     # The account's administrator (the twin's root credentials of it): the templates' roles trust only the

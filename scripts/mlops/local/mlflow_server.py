@@ -1,0 +1,107 @@
+"""The twin's MLflow tracking server: a real `mlflow server` on 127.0.0.1, sqlite backend, local artifacts.
+
+The twin server process starts it beside itself (`TwinServer` owns it: `stop()` stops it, also when the
+state folder disappears) and does not wait for it: `mlflow server` needs about 5 s of CPU to come up, and
+nothing needs it before a build's execution has finished, when `mlops build run --wait` waits for
+`/health` (model_build.tracking.wait_reachable). It runs at a lower CPU priority so that, on a 2-core
+machine, it yields to the build steps it overlaps with.
+
+What it keeps lives under the twin's folder (`mlflow/mlflow.db`, `mlflow/artifacts/`), so `mlops local
+down` removes it with the rest. The server's job runner (huey consumers that fork workers of their own)
+is turned off: the twin uses none of its jobs, and its processes would outlive a plain SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+NICENESS = 10
+PID_FILE = "server.pid"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class MlflowServer:
+    def __init__(self, state_dir: Path, port: int | None = None) -> None:
+        self.root = state_dir / "mlflow"
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        executable = Path(sys.executable).with_name("mlflow")
+        if not executable.exists():
+            raise FileNotFoundError(f"expected the mlflow command beside {sys.executable}; run `make install`")
+        return [
+            str(executable), "server",
+            "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+            "--artifacts-destination", str(self.root / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+        ]  # fmt: skip
+
+    def start(self) -> None:
+        """Start in the background (its own process group, so stop() reaches uvicorn's worker too)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_TRACKING"))}
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        with (self.root / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=self.root,
+                start_new_session=True,
+            )
+        # Children forked later (uvicorn) inherit the priority.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, self.process.pid, NICENESS)
+        # `mlops local down` stops its group from here too if the twin server itself was killed first.
+        (self.root / PID_FILE).write_text(str(self.process.pid))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+        # uvicorn's worker is in the same group; make sure nothing of it is left.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def stop_recorded(state_dir: Path) -> bool:
+    """Stop the server group recorded under a twin folder (for `down`); True if one was running."""
+    pid_file = state_dir / "mlflow" / PID_FILE
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(ChildProcessError, ProcessLookupError):
+        os.waitpid(pid, 0)  # only reaps when we are its parent; otherwise the kill below ends what is left
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    return True
