@@ -65,13 +65,23 @@ def _report(outcome: DeployOutcome, *, dry_run: bool, plan_out: Path | None) -> 
 @click.option(
     "--plan-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan as JSON (an artifact)."
 )
+@click.option(
+    "--lineage-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the package's lineage as Markdown (the run summary): execution, commit, data, MLflow and runs.",
+)
 @click.pass_context
 def deploy(
-    ctx: click.Context, stage: str | None, package_arn: str | None, dry_run: bool, plan_out: Path | None
+    ctx: click.Context,
+    stage: str | None,
+    package_arn: str | None,
+    dry_run: bool,
+    plan_out: Path | None,
+    lineage_out: Path | None,
 ) -> None:
     """Verify an approved model package, plan its deployment to a stage, and apply the plan."""
     if ctx.invoked_subcommand is not None:
-        if stage or package_arn or dry_run or plan_out:
+        if stage or package_arn or dry_run or plan_out or lineage_out:
             raise click.UsageError(
                 f"options before `{ctx.invoked_subcommand}` belong to `mlops deploy`; "
                 f"put them after it: mlops deploy {ctx.invoked_subcommand} --stage ..."
@@ -95,6 +105,13 @@ def deploy(
         runtime=Runtime(progress=_progress),
     )
     _report(outcome, dry_run=dry_run, plan_out=plan_out)
+    if lineage_out is not None:
+        from mlops.lineage import package_links, render_markdown
+
+        package = dict(automation.sagemaker.describe_model_package(ModelPackageName=package_arn))
+        lineage_out.parent.mkdir(parents=True, exist_ok=True)
+        lineage_out.write_text(render_markdown(package_links(automation.sagemaker, automation.s3, config, package)))
+        _progress(f"lineage written to {lineage_out}")
 
 
 @deploy.command("rollback")
