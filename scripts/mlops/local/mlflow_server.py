@@ -19,10 +19,27 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
+from mlops.local.errors import TwinError
+
 NICENESS = 10
+ENABLE_ENV = "MLOPS_TWIN_MLFLOW"
 PID_FILE = "server.pid"
+
+
+def enabled_from(environ: Mapping[str, str]) -> bool:
+    value = environ.get(ENABLE_ENV, "1").strip().lower()
+    if value in ("1", "true", "yes", "on", ""):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise TwinError(
+        f"{ENABLE_ENV}={value!r} is not a switch; expected 1 or 0 (true/false, on/off)",
+        hint=f"unset {ENABLE_ENV} to start the twin's MLflow server, or set it to 0 to start the twin without it",
+    )
 
 
 def free_port() -> int:
@@ -90,8 +107,28 @@ class MlflowServer:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def stop_recorded(state_dir: Path) -> bool:
-    """Stop the server group recorded under a twin folder (for `down`); True if one was running."""
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _group_alive(pgid):
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            os.waitpid(pgid, os.WNOHANG)  # reaps it when we are its parent (the twin server's own stop)
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def stop_recorded(state_dir: Path, timeout: float = 10.0) -> bool:
+    """Stop the server group recorded under a twin folder (for `down`, and `up` after a crash); True if one
+    was running. SIGTERM, a bounded wait for the whole group to be gone, then SIGKILL."""
     pid_file = state_dir / "mlflow" / PID_FILE
     if not pid_file.exists():
         return False
@@ -100,8 +137,8 @@ def stop_recorded(state_dir: Path) -> bool:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
-    with contextlib.suppress(ChildProcessError, ProcessLookupError):
-        os.waitpid(pid, 0)  # only reaps when we are its parent; otherwise the kill below ends what is left
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    if not _wait_gone(pid, timeout):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        _wait_gone(pid, timeout)
     return True

@@ -121,11 +121,12 @@ def up(
     progress: Callable[[str], None] = lambda _m: None,
     strict_requests: bool | None = None,
     iam_mode: str | None = None,
-    mlflow: bool = True,
+    mlflow: bool | None = None,
 ) -> tuple[TwinState, bool]:
     """Start the twin (or find it running). Returns the state and whether it was started now.
 
-    `mlflow` starts the twin's MLflow tracking server beside it (in the background: readiness does not wait).
+    `mlflow` starts the twin's MLflow tracking server beside it (in the background: readiness does not wait);
+    None leaves it to MLOPS_TWIN_MLFLOW (default on).
 
     `strict_requests` None leaves request validation to MLOPS_TWIN_STRICT_REQUESTS (default on).
     """
@@ -144,7 +145,11 @@ def up(
             f"(pid {crashed.pid}) has stopped and its state is lost (it lived in that process's memory): "
             "this twin starts empty; build and approve again (or run `mlops demo`)"
         )
+    if mlflow is None:
+        mlflow = mlflow_server.enabled_from(os.environ)  # a bad value fails here, not in the server's log
     if directory.exists():
+        # A crashed (killed) twin could not stop its MLflow server, which runs in a session of its own.
+        mlflow_server.stop_recorded(directory)
         shutil.rmtree(directory)  # a stale directory from a crashed twin
     directory.mkdir(parents=True)
     accounts = {
