@@ -68,20 +68,24 @@ def _use_running_twin(config_path: str | None) -> None:
     """With the `local` profile, AWS calls go to the running twin unless AWS_ENDPOINT_URL says otherwise,
     and MLflow calls to the twin's tracking server unless MLFLOW_TRACKING_URI says otherwise."""
     from mlops.core.config import find_config_file
-    from mlops.local.twin import environment, running, stopped, twin_dir
+    from mlops.local.paths import mlflow_url, twin_dir
 
     try:
         directory = twin_dir(find_config_file(config_path))
     except MlopsError:
         return  # the command itself reports the missing config
+    # Read from the folder without importing the twin (moto: seconds per command in a pipeline step).
+    tracking = mlflow_url(directory)
+    if tracking:
+        os.environ.setdefault("MLFLOW_TRACKING_URI", tracking)
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return
+    from mlops.local.twin import environment, running, stopped
+
     # A twin that died still gets the calls: they fail as "the twin stopped (state lost)" (see
     # mlops.core.aws.translate_aws_failure), while commands that need no AWS call still work.
     state = running(directory) or stopped(directory)
-    if state is None:
-        return
-    if state.mlflow_url:
-        os.environ.setdefault("MLFLOW_TRACKING_URI", state.mlflow_url)
-    if not os.environ.get("AWS_ENDPOINT_URL"):
+    if state is not None:
         os.environ.update(environment(state, "automation"))
 
 

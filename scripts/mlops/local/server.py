@@ -53,6 +53,7 @@ from mlops.local.moto_fixes import (
 )
 from mlops.local.moto_registry import aws_update_model_package_semantics
 from mlops.local.oidc import TokenRejected, check_web_identity
+from mlops.local.paths import SERVER_FILE
 from mlops.local.registry_events import state_change_entry
 from mlops.local.strict.gate import RequestGate
 
@@ -479,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     twin.iam.start()  # before the ready file: a twin whose IAM engine cannot start does not come up
     # MLflow comes up in the background after the ready file: the twin's readiness does not wait for it.
     tracking = None if args.no_mlflow else MlflowServer(args.state_dir)
-    ready = args.state_dir / "server.json"
+    ready = args.state_dir / SERVER_FILE
     partial = ready.with_suffix(".json.partial")  # `up` polls for this file: never let it read half of it
     described = {**twin.describe(), "started": time.time(), "mlflow_url": tracking.url if tracking else ""}
     partial.write_text(json.dumps(described))

@@ -29,6 +29,7 @@ from mlops.core.config import Config
 from mlops.local import mlflow_server
 from mlops.local.bootstrap import bootstrap, root_access_key
 from mlops.local.errors import TwinError
+from mlops.local.paths import twin_dir as twin_dir  # re-exported: callers import it from here
 from mlops.local.server import TWIN_ACCESS_KEY
 from mlops.local.strict.gate import strict_requests_from
 
@@ -46,14 +47,6 @@ class TwinState:
     bridge_dlq_url: str
     started: float
     mlflow_url: str = ""  # the twin's MLflow tracking server ("" when started without one)
-
-
-def twin_dir(config_file: Path | None) -> Path:
-    override = os.environ.get("MLOPS_TWIN_DIR")
-    if override:
-        return Path(override)
-    base = config_file.parent if config_file else Path.cwd()
-    return base / ".mlops" / "twin"
 
 
 def read_state(directory: Path) -> TwinState | None:
