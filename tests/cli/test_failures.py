@@ -32,6 +32,7 @@ ARGUMENTS: dict[tuple[str, ...], list[str]] = {
     ("deploy",): ["--stage", "staging", "--model-package-arn", ARN],
     ("deploy", "rollback"): ["--stage", "staging"],
     ("infra", "deploy"): ["--account", "staging", "--dry-run"],
+    ("lineage",): ["1"],
     ("pipelines", "run"): ["{pipeline}"],
     ("registry", "approve"): ["--version", "1", "--reason", "reviewed"],
     ("registry", "reject"): ["--version", "1", "--reason", "failed review"],
