@@ -1,23 +1,22 @@
-"""The twin's MLflow tracking server: started by `mlops local up` without delaying it, reached through the
-environment the twin exports, and stopped by `mlops local down` - also after the twin itself was killed."""
+"""The twin's MLflow tracking server: a process group of its own that `mlops local down` stops, also when the
+twin server that started it was killed first; the environment the twin exports points MLflow at it.
+
+(That `mlops local up` starts it beside the twin and the demo's build logs to it is checked end to end in
+tests/e2e/test_flow.py; here no twin is booted, so this costs a fraction of a second of CPU.)
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import signal
+import time
 from pathlib import Path
 
 import pytest
 
-from mlops.cli import main
 from mlops.local.errors import TwinError
-from mlops.local.mlflow_server import PID_FILE, enabled_from
-from mlops.local.twin import read_state
-from model_build.tracking import wait_reachable
-
-pytestmark = pytest.mark.slow
+from mlops.local.mlflow_server import PID_FILE, MlflowServer, enabled_from
+from mlops.local.paths import mlflow_url
+from mlops.local.twin import TwinState, down, environment
 
 
 def _group_running(pgid: int) -> list[int]:
@@ -31,30 +30,32 @@ def _group_running(pgid: int) -> list[int]:
     return members
 
 
-def test_up_starts_mlflow_in_the_background_and_down_stops_it_also_after_a_crash(
-    twin_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("MLOPS_TWIN_MLFLOW", "1")
-    assert main(["--profile", "local", "local", "up"]) == 0
-    out = capsys.readouterr().out
-    state = read_state(twin_dir)
-    assert state is not None and state.mlflow_url.startswith("http://127.0.0.1:")
-    assert f"MLflow tracking server and UI: {state.mlflow_url}" in out
-    assert main(["local", "status"]) == 0
-    assert json.loads(capsys.readouterr().out)["mlflow_url"] == state.mlflow_url
-    assert main(["local", "env"]) == 0
-    assert f"export MLFLOW_TRACKING_URI={state.mlflow_url}" in capsys.readouterr().out.splitlines()
-    wait_reachable(state.mlflow_url, 120)  # a real server answers /health
-    first = int((twin_dir / "mlflow" / PID_FILE).read_text())
-    assert _group_running(first), "the MLflow server runs in a process group of its own"
+def test_down_stops_an_mlflow_server_whose_twin_is_gone(tmp_path: Path) -> None:
+    directory = tmp_path / "twin"
+    server = MlflowServer(directory)
+    server.start()  # as the twin server does; then the twin "dies" without stopping it (kill -9)
+    pid = int((directory / "mlflow" / PID_FILE).read_text())
+    assert server.process is not None and pid == server.process.pid
+    assert _group_running(pid), "the MLflow server runs in a process group of its own"
+    started = time.monotonic()
+    assert down(directory) is False  # no twin state: the twin server was not running
+    assert _group_running(pid) == []  # ... but its orphaned MLflow server was stopped
+    assert time.monotonic() - started < 5
+    assert not directory.exists()
+    assert server.process.wait(timeout=5) is not None  # reaped: this test started it
 
-    os.killpg(state.pid, signal.SIGKILL)  # the twin dies; its MLflow server (own session) does not
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(state.pid, 0)
-    assert _group_running(first)
-    assert main(["local", "down"]) == 0  # (`local up` after a crash stops it the same way, before starting anew)
-    assert _group_running(first) == []
-    assert not twin_dir.exists()
+
+def test_the_twin_exports_its_mlflow_address(tmp_path: Path) -> None:
+    state = TwinState(
+        url="http://127.0.0.1:1", pid=1, region="us-east-1", accounts={"automation": "000000000001"},
+        approval_queue_url="q", bridge_dlq_url="d", started=0.0, mlflow_url="http://127.0.0.1:2",
+    )  # fmt: skip
+    assert environment(state, "automation")["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:2"
+    without = TwinState(**{**state.__dict__, "mlflow_url": ""})
+    assert "MLFLOW_TRACKING_URI" not in environment(without, "automation")
+    (tmp_path / "server.json").write_text('{"url": "http://127.0.0.1:1", "mlflow_url": "http://127.0.0.1:2"}')
+    assert mlflow_url(tmp_path) == "http://127.0.0.1:2"
+    assert mlflow_url(tmp_path / "absent") == ""
 
 
 def test_the_switch_refuses_what_is_not_one() -> None:
