@@ -16,7 +16,7 @@ SIDECAR_STAMP := $(SIDECAR)/node_modules/.installed
 COVERAGE_FLOOR := 85
 PACKAGES := mlops mlops_bridge model_build model_deploy
 
-.PHONY: install demo test check lint fmt lock clean infra-lint lock-checkov
+.PHONY: install browser demo test check lint fmt lock clean infra-lint lock-checkov
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; this project needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
@@ -31,7 +31,20 @@ $(SIDECAR_STAMP): $(SIDECAR)/package.json $(SIDECAR)/package-lock.json
 	cd $(SIDECAR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(SIDECAR_STAMP)
 
-install: $(STAMP) $(SIDECAR_STAMP)
+# Headless Chromium and its WebDriver for the MLflow UI test (tests/e2e): Debian's packages, installed with apt
+# when missing and this is root on a Debian/Ubuntu machine; anywhere else, a clear error saying what to install.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver (Debian packages) for the MLflow UI test"; \
+		(apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null 2>&1 || \
+		 (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null)) || \
+		{ echo "error: apt-get could not install chromium and chromium-driver; install them, then run make install again" >&2; exit 1; }; \
+	else \
+		echo "error: chromium and chromedriver not found; the MLflow UI test needs them (Debian/Ubuntu: sudo apt-get install chromium chromium-driver), then run make install again" >&2; exit 1; \
+	fi
+
+install: $(STAMP) $(SIDECAR_STAMP) browser
 
 demo: install
 	$(BIN)/mlops demo

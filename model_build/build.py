@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -214,6 +215,17 @@ def upsert(
     return plan
 
 
+def azure_devops_run(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The Azure Pipelines run this command runs in (its predefined variables), for the lineage; None outside."""
+    run_id = environ.get("BUILD_BUILDID", "").strip()
+    if not run_id:
+        return None
+    collection = environ.get("SYSTEM_COLLECTIONURI") or environ.get("SYSTEM_TEAMFOUNDATIONCOLLECTIONURI") or ""
+    project = environ.get("SYSTEM_TEAMPROJECT", "")
+    url = f"{collection.rstrip('/')}/{project}/_build/results?buildId={run_id}" if collection and project else ""
+    return {"run_id": run_id, "run_url": url, "pipeline": environ.get("BUILD_DEFINITIONNAME", "")}
+
+
 @dataclass(frozen=True)
 class Execution:
     arn: str
@@ -251,7 +263,7 @@ def start(
     except botocore.exceptions.ClientError as exc:
         raise BuildError(f"could not start pipeline {rendered.pipeline_name}: {error_message(exc)}") from exc
     arn = response["PipelineExecutionArn"]
-    manifest = {
+    manifest: dict[str, object] = {
         "pipeline_name": rendered.pipeline_name,
         "pipeline_execution_arn": arn,
         "definition_sha256": rendered.definition_sha256,
@@ -262,6 +274,9 @@ def start(
         "code": rendered.code_uris,
         "outputs_prefix": layout.uri(layout.run_prefix(branch, build_id)),
     }
+    pipeline_run = azure_devops_run(os.environ)
+    if pipeline_run:
+        manifest["azure_devops"] = pipeline_run
     key = layout.manifest_key(branch, build_id)
     ensure_uploaded(s3, config, (Upload(key, json.dumps(manifest, indent=2, sort_keys=True).encode()),))
     return Execution(arn=arn, build_id=build_id, manifest_uri=layout.uri(key))

@@ -253,10 +253,9 @@ def build_pipeline(
     )
     report = PropertyFile(name=EVALUATION_REPORT, output_name="evaluation", path="evaluation.json")
     evaluate = ProcessingStep(name="Evaluate", step_args=evaluate_args, property_files=[report], cache_config=cache)
-    evaluation_uri = Join(
-        on="/",
-        values=[evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"],
-    )
+    evaluation_output = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
+    evaluation_uri = Join(on="/", values=[evaluation_output, "evaluation.json"])
+    explainability_uri = Join(on="/", values=[evaluation_output, "analysis.json"])
 
     # Register: the trained artifact already holds code/inference.py, so no repack step is needed.
     builder = ModelBuilder(
@@ -282,13 +281,17 @@ def build_pipeline(
         inference_instances=list(build.instances.inference),
         transform_instances=list(build.instances.transform),
         model_metrics=ModelMetrics(
-            model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")
+            model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json"),
+            # TreeSHAP attributions in Clarify's report format (steps/evaluate.py).
+            explainability=MetricsSource(s3_uri=explainability_uri, content_type="application/json"),
         ),
         customer_metadata_properties={
             "git_commit": git_commit,
             "build_id": build_id,
             # Where the staging tests find rows the model never saw (the real location, also when cached).
             "test_data_uri": Join(on="/", values=[preprocessed("test"), "test.csv"]),
+            # The build's manifest (commit, build, data snapshot, code): lineage and the model card read it.
+            "manifest_uri": Join(on="/", values=[output_prefix_uri, build_id, "manifest.json"]),
         },
         description=f"{config.project.name}: XGBoost binary classifier",
     )

@@ -24,6 +24,7 @@ from model_deploy import record_store
 from model_deploy.apply import Applier, ApplyResult, Expected, utc_now
 from model_deploy.clients import AutomationClients, StageClients, is_missing
 from model_deploy.desired import VARIANT, DesiredState, Target, render_deployment_config, render_desired, render_scaling
+from model_deploy.lifecycle import record_stage, stage_lifecycle
 from model_deploy.live import describe_or_none, read_endpoint, read_live_state, read_scaling, variant_instance_type
 from model_deploy.monitor_image import monitor_image_uri
 from model_deploy.naming import scaling_resource_id
@@ -160,11 +161,24 @@ def deploy(
     runtime.progress(f"verified {package.arn}: Approved, group {package.group}, commit {package.git_commit}")
     plan, desired = plan_for(config, stage, package, stage_clients)
     write_plan(plan, plan_out, dry_run=dry_run)
-    if dry_run or plan.empty:
+    if dry_run:
         return DeployOutcome(plan, None)
-    container = desired.model["PrimaryContainer"]
-    expected = Expected(desired.endpoint_config_name, desired.model_name, container)
-    return DeployOutcome(plan, _applier(config, stage, stage_clients, runtime).apply(plan, expected))
+    applied = None
+    if not plan.empty:
+        container = desired.model["PrimaryContainer"]
+        expected = Expected(desired.endpoint_config_name, desired.model_name, container)
+        applied = _applier(config, stage, stage_clients, runtime).apply(plan, expected)
+    _record_stage(config, stage, automation, package.arn, runtime)
+    return DeployOutcome(plan, applied)
+
+
+def _record_stage(
+    config: Config, stage: str, automation: AutomationClients, package_arn: str, runtime: Runtime
+) -> None:
+    target = stage_target(config, stage)
+    when = runtime.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    lifecycle = stage_lifecycle(stage, config.deploy.stage(stage).endpoint_name, target.account_id, when)
+    record_stage(automation, package_arn, lifecycle, runtime.progress)
 
 
 def verify_rollback_target(
@@ -248,4 +262,6 @@ def rollback(
     if dry_run:
         return DeployOutcome(plan, None)
     expected = Expected(target.endpoint_config, target.model_name, None)
-    return DeployOutcome(plan, _applier(config, stage, stage_clients, runtime).apply(plan, expected))
+    applied = _applier(config, stage, stage_clients, runtime).apply(plan, expected)
+    _record_stage(config, stage, automation, package.arn, runtime)
+    return DeployOutcome(plan, applied)

@@ -127,6 +127,8 @@ def twin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_environ: N
     monkeypatch.setenv("MLOPS_TWIN_DIR", str(directory))
     monkeypatch.setenv("MLOPS_CONFIG", str(REPO_ROOT / "mlops.yaml"))
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    # The twin's MLflow server costs ~5 s of CPU to start: only the tests that check it turn it on.
+    monkeypatch.setenv("MLOPS_TWIN_MLFLOW", "0")
     try:
         yield directory
     finally:

@@ -98,12 +98,25 @@ def test_register_and_fail(definition: dict[str, Any]) -> None:
                 ],
             }
         },
+        "manifest_uri": {
+            "Std:Join": {
+                "On": "/",
+                "Values": [
+                    "s3://mlops-artifacts-000000000001-us-east-1/breast-cancer/main",
+                    {"Get": "Parameters.BuildId"},
+                    "manifest.json",
+                ],
+            }
+        },
     }
     container = register["InferenceSpecification"]["Containers"][0]
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
     statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]["Std:Join"]["Values"]
     assert statistics[-1] == "evaluation.json"
+    explainability = register["ModelMetrics"]["Explainability"]["Report"]
+    assert explainability["S3Uri"]["Std:Join"]["Values"][-1] == "analysis.json"
+    assert explainability["ContentType"] == "application/json"
     condition = steps["CheckQuality"]["Arguments"]["Conditions"][0]
     assert condition["Type"] == "GreaterThanOrEqualTo"
     assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"

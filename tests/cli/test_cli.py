@@ -64,7 +64,7 @@ def test_upsert_dry_run_then_upsert_then_run(
         assert capsys.readouterr().out.strip() == "pipeline breast-cancer-build: create"
         assert main(["build", "upsert"]) == 0
         assert capsys.readouterr().out.strip() == "pipeline breast-cancer-build: unchanged (nothing to write)"
-        assert main(["build", "run", "--wait", "--build-id", "20261122T020304Z-0123456"]) == 0
+        assert main(["build", "run", "--wait", "--no-track", "--build-id", "20261122T020304Z-0123456"]) == 0
         started = json.loads(capsys.readouterr().out)
         assert started["build_id"] == "20261122T020304Z-0123456"
         assert started["manifest"].endswith("/breast-cancer/main/20261122T020304Z-0123456/manifest.json")

@@ -24,13 +24,19 @@ ARN = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/breast-cancer/1"
 # Required arguments of the commands that have some (a valid value each: the failure under test is AWS's).
 ARGUMENTS: dict[tuple[str, ...], list[str]] = {
     ("build", "cleanup"): ["--branch", "feature/x"],
+    ("build", "track"): [
+        "--execution",
+        "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/breast-cancer-build/execution/x",
+    ],
     ("bridge", "replay"): ["--queue-url", "https://sqs.eu-west-1.amazonaws.com/111111111111/mlops-bridge-dlq"],
     ("deploy",): ["--stage", "staging", "--model-package-arn", ARN],
     ("deploy", "rollback"): ["--stage", "staging"],
     ("infra", "deploy"): ["--account", "staging", "--dry-run"],
+    ("lineage",): ["1"],
     ("pipelines", "run"): ["{pipeline}"],
     ("registry", "approve"): ["--version", "1", "--reason", "reviewed"],
     ("registry", "reject"): ["--version", "1", "--reason", "failed review"],
+    ("registry", "show"): ["1"],
     ("test",): ["--stage", "staging"],
 }
 # Commands not run here, and why (each is covered where it can run).

@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from mlops.core.aws import assume_role_session
 from mlops.core.config import Config, load_config
+from mlops.local.moto_registry import aws_update_model_package_semantics
 from model_deploy.clients import AutomationClients, StageClients
 from model_deploy.deploy import stage_role_arn
 
@@ -66,7 +67,8 @@ def _sharing_models(_ambient: boto3.Session, session: boto3.Session) -> boto3.Se
 def aws(local_config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[Accounts]:
     # Not MOTO_ACCOUNT_ID: with it set, moto puts every call in that account, assumed roles included.
     monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
-    with mock_aws():
+    # SageMaker's UpdateModelPackage semantics: a lifecycle update leaves the approval alone.
+    with mock_aws(), aws_update_model_package_semantics():
         ambient = boto3.Session(region_name=local_config.region)
         automation_role = local_config.accounts.automation.role_arn()
         base = _sharing_models(

@@ -12,6 +12,7 @@ from moto import mock_aws
 
 import mlops.core.aws
 from mlops.cli import main
+from mlops.local.moto_registry import aws_update_model_package_semantics
 from tests.deploy.conftest import IMAGE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,8 @@ CONFIG = str(REPO_ROOT / "mlops.yaml")  # the default profile: accounts 111.../2
 def automation(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
     """moto, with the CLI's ambient session standing in the automation account (as the pipeline's would)."""
     monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
-    with mock_aws():
+    # SageMaker's UpdateModelPackage semantics: a lifecycle update leaves the approval alone.
+    with mock_aws(), aws_update_model_package_semantics():
         ambient = boto3.Session(region_name="eu-west-1")
         session = mlops.core.aws.assume_role_session(ambient, "arn:aws:iam::111111111111:role/ci", "ci", "eu-west-1")
         monkeypatch.setattr(mlops.core.aws, "session", lambda _config: session)

@@ -41,8 +41,12 @@ def test_approved_package_deploys_to_staging_only_and_again_is_an_empty_plan(
     model = aws.staging.sagemaker.describe_model(ModelName=outcome.plan.model_name)
     assert model["PrimaryContainer"]["ModelDataUrl"].endswith("/train/model.tar.gz")
     assert model["ExecutionRoleArn"] == "arn:aws:iam::000000000002:role/mlops-sagemaker-execution"
-    # Nothing in the automation or prod account: no hosting writes there at all.
-    assert aws.writes("automation") == []
+    # Nothing in the automation or prod account but the package's lifecycle stage: no hosting writes there.
+    assert aws.writes("automation") == ["UpdateModelPackage"]
+    lifecycle = aws.automation.sagemaker.describe_model_package(ModelPackageName=arn)["ModelLifeCycle"]
+    assert (lifecycle["Stage"], lifecycle["StageStatus"]) == ("Staging", "Deployed")
+    assert "breast-cancer-staging" in lifecycle["StageDescription"]
+    assert aws.automation.sagemaker.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Approved"
     assert aws.writes("prod") == []
     assert aws.automation.sagemaker.list_endpoints()["Endpoints"] == []
     assert aws.prod.sagemaker.list_endpoints()["Endpoints"] == []
@@ -142,3 +146,6 @@ def test_prod_requires_a_staging_pass_for_the_same_package(aws: Accounts, local_
     # Prod again: alarms, scaling, model, config and record all match: an empty plan.
     again = deploy(local_config, "prod", second, automation=aws.automation, stage_clients=aws.prod, runtime=NO_WAIT)
     assert again.plan.empty, again.plan.describe()
+    # The package's lifecycle followed it: Prod now (the build set Registered, the staging deploy Staging).
+    lifecycle = aws.automation.sagemaker.describe_model_package(ModelPackageName=second)["ModelLifeCycle"]
+    assert (lifecycle["Stage"], lifecycle["StageStatus"]) == ("Prod", "Deployed")

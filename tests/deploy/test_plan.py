@@ -182,3 +182,30 @@ def test_verify_rules_without_aws() -> None:
         verify(arn, two_containers, stage="staging", expected_group="breast-cancer", staging_pass=None)
     with pytest.raises(PackageRefused, match="versioned model package ARN"):
         PackageArn.parse("arn:aws:sagemaker:us-east-1:000000000001:model-package-group/breast-cancer")
+
+
+def test_a_lifecycle_write_that_fails_says_the_endpoint_is_live_and_how_to_repair() -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from mlops.core.errors import AwsError
+    from model_deploy.clients import AutomationClients
+    from model_deploy.lifecycle import record_stage, stage_lifecycle
+
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    arn = "arn:aws:sagemaker:us-east-1:000000000001:model-package/breast-cancer/3"
+    lifecycle = stage_lifecycle("prod", "breast-cancer", "000000000003", "2026-12-01T20:00:00Z")
+    with Stubber(sagemaker) as stub:
+        stub.add_client_error(
+            "update_model_package",
+            service_error_code="AccessDeniedException",
+            service_message="not authorized to perform: sagemaker:UpdateModelPackage",
+            expected_params={"ModelPackageArn": arn, "ModelLifeCycle": lifecycle},
+        )
+        with pytest.raises(
+            AwsError, match="the endpoint serves .* lifecycle stage Prod could not be recorded"
+        ) as raised:
+            record_stage(AutomationClients(sagemaker=sagemaker, s3=None, ssm=None), arn, lifecycle)  # type: ignore[arg-type]
+    assert "re-run the same `mlops deploy`" in (raised.value.hint or "")
+    with pytest.raises(ValueError, match="expected a stage in"):
+        stage_lifecycle("dev", "e", "1", "now")

@@ -280,6 +280,15 @@ def _automation_approving(record: DeploymentRecord) -> AutomationClients:
         },
         {"ModelPackageName": record.package_arn},
     )
+    # The rollback leaves the endpoint serving this package: its lifecycle stage follows (model_deploy.lifecycle).
+    registry.add_response(
+        "update_model_package",
+        {"ModelPackageArn": record.package_arn},
+        {
+            "ModelPackageArn": record.package_arn,
+            "ModelLifeCycle": {"Stage": "Staging", "StageStatus": "Deployed", "StageDescription": ANY},
+        },
+    )
     registry.activate()
     return clients
 

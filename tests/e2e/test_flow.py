@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from mlops.local.twin import down, environment, running
 from mlops.pipelines.results import ApprovalRequest
 from mlops.pipelines.runner import run_pipeline
 from model_build import data
+from model_build.card import read_card
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GROUP = "breast-cancer"
@@ -115,6 +117,85 @@ def test_demo_runs_the_whole_flow_through_the_pipeline_files(demo: Demo) -> None
         .read()
     )
     assert label == 1 and answer["predictions"][0]["label"] == 1  # the data set's first row is malignant
+
+
+def _mlflow(url: str, path: str) -> Any:
+    with urllib.request.urlopen(f"{url}/api/2.0/mlflow/{path}", timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_the_build_is_an_mlflow_run_and_the_package_carries_its_card_lifecycle_and_run(demo: Demo) -> None:
+    assert demo.exit_code == 0, demo.stderr[-3000:]
+    report = demo.report
+    url, run_url = report["mlflow_url"], report["mlflow_run_url"]
+    assert url.startswith("http://127.0.0.1:") and run_url.startswith(f"{url}/#/experiments/")
+    package = demo.client("sagemaker", "automation").describe_model_package(
+        ModelPackageName=report["model_package_arn"]
+    )
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert (package["ModelLifeCycle"]["Stage"], package["ModelLifeCycle"]["StageStatus"]) == ("Prod", "Deployed")
+    card = read_card(package["ModelCard"])
+    assert card is not None and card.metrics == pytest.approx(report["metrics"])
+    assert len(card.top_features) == 10 and card.details["pipeline_execution_arn"].endswith(
+        package["MetadataProperties"]["GeneratedBy"].rsplit("/", 1)[-1]
+    )
+    assert package["ModelMetrics"]["Explainability"]["Report"]["S3Uri"].endswith("/analysis.json")
+    run_id = package["CustomerMetadataProperties"]["mlflow_run_id"]
+    assert run_url.endswith(f"/runs/{run_id}")
+    run = _mlflow(url, f"runs/get?run_id={run_id}")["run"]
+    assert run["info"]["status"] == "FINISHED"
+    logged = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+    assert logged == pytest.approx(report["metrics"])
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert tags["mlops.model_package_arn"] == report["model_package_arn"]
+    assert tags["mlops.pipeline_execution_arn"] == package["MetadataProperties"]["GeneratedBy"]
+    listed = {f["path"] for f in _mlflow(url, f"artifacts/list?run_id={run_id}&path=evaluation")["files"]}
+    assert {"evaluation/roc.png", "evaluation/confusion_matrix.png", "evaluation/analysis.json"} <= listed
+    assert [f["path"] for f in _mlflow(url, f"artifacts/list?run_id={run_id}&path=model")["files"]] == [
+        "model/model.tar.gz"
+    ]
+
+
+def test_lineage_walks_from_the_prod_endpoint_to_the_runs(demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["--profile", "local", "lineage", "breast-cancer", "--format", "json"]) == 0
+    links = {link["name"]: link for link in json.loads(capsys.readouterr().out)}
+    assert links["endpoint"]["value"].startswith("breast-cancer (prod, InService)")
+    assert links["model package"]["value"] == demo.report["model_package_arn"]
+    assert links["pipeline execution"]["value"].startswith("arn:aws:sagemaker:us-east-1:000000000001:pipeline/")
+    assert (
+        links["data snapshot"]["detail"].startswith("sha256 ") and "not recorded" not in links["data snapshot"]["value"]
+    )
+    assert links["MLflow run"]["detail"] == demo.report["mlflow_run_url"]
+    assert links["Azure DevOps build run"]["value"].isdigit()  # the local runner's Build.BuildId
+    assert links["Azure DevOps deploy run"]["detail"].startswith("http://127.0.0.1:")  # written by the bridge
+    assert main(["--profile", "local", "registry", "show", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert "model card (Draft)" in shown and "top features" in shown and demo.report["mlflow_run_url"] in shown
+
+
+def test_a_headless_browser_shows_the_runs_metrics_and_roc_plot(demo: Demo) -> None:
+    from tests.e2e.webdriver import browser_missing, chromium
+
+    missing = browser_missing()
+    if missing:
+        pytest.skip(missing)
+    run_url = demo.report["mlflow_run_url"]
+    auc = demo.report["metrics"]["auc"]
+    with chromium() as browser:
+        browser.get(run_url)
+        browser.find("xpath", "//*[normalize-space(text())='auc']")  # the metrics table has rendered
+        text = browser.run("return document.body.innerText;")
+        assert all(name in text for name in ("auc", "f1", "precision", "recall", "accuracy"))
+        assert repr(auc)[:6] in text
+        browser.get(f"{run_url}/artifacts/evaluation/roc.png")
+        image = browser.find("css selector", 'img[alt="evaluation/roc.png"]')
+        width = browser.run_async(
+            "const [img, done] = arguments;"
+            "if (img.complete) { done(img.naturalWidth); } else { img.onload = () => done(img.naturalWidth); }",
+            browser.element(image),
+        )
+    assert width == 400  # evaluate.py draws the ROC plot 4 in x 100 dpi
 
 
 def _release_new_version(demo: Demo) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +220,32 @@ def test_evaluation_refuses_a_missing_artifact(processed: Path, tmp_path: Path) 
     assert evaluate.main(args) == 1
     with pytest.raises(evaluate.EvaluateError, match="expected one model .tar.gz"):
         evaluate.run(evaluate.parse_args(args))
+
+
+def test_explanations_are_treeshap_in_clarify_format(artifact: Path, processed: Path, tmp_path: Path) -> None:
+    """Clarify's analysis.json layout, and Shapley values that add up to what the endpoint serves."""
+    out = tmp_path / "evaluation"
+    test_dir = processed / "test"
+    assert evaluate.main(["--model-dir", str(artifact), "--test-dir", str(test_dir), "--output-dir", str(out)]) == 0
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert analysis["version"] == "1.0"
+    label = analysis["explanations"]["kernel_shap"]["label0"]
+    global_values = label["global_shap_values"]
+    test = pd.read_csv(test_dir / "test.csv")
+    features = test.drop(columns=["label"])
+    assert sorted(global_values) == sorted(features.columns)
+    assert list(global_values.values()) == sorted(global_values.values(), reverse=True)
+    per_row = pd.read_csv(out / "explanations_shap" / "out.csv")
+    assert list(per_row.columns) == list(features.columns) and len(per_row) == len(test)
+    np.testing.assert_allclose(per_row.abs().mean().to_numpy(), [global_values[c] for c in per_row.columns], rtol=1e-6)
+    # Additivity: bias + the row's attributions is the booster's margin, so sigmoid of it is the served probability.
+    with tempfile.TemporaryDirectory() as unpacked:
+        with tarfile.open(next(artifact.glob("*.tar.gz"))) as archive:
+            archive.extractall(unpacked, filter="data")
+        served = inference.model_fn(unpacked)
+        probabilities = served.predict_proba(features.to_numpy(dtype=float))
+    margins = per_row.sum(axis=1).to_numpy() + label["expected_value"]
+    np.testing.assert_allclose(1 / (1 + np.exp(-margins)), probabilities, rtol=1e-4, atol=1e-5)
+    assert (out / "feature_importance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    top = next(iter(global_values))
+    assert f"1. {top}:" in (out / "report.md").read_text()

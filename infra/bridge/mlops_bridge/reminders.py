@@ -64,9 +64,11 @@ def reminder_message(package: PendingPackage, now: datetime) -> tuple[str, str]:
     body = (
         f"Model package {package.arn} has waited {package.age_hours(now):.0f} hours for approval "
         f"(registered {package.created:%Y-%m-%d %H:%M} UTC).\n\n"
-        "Review its metrics and evaluation report in SageMaker Studio, then approve or reject it:\n"
-        f"  mlops registry approve {package.arn}\n"
-        f"  mlops registry reject {package.arn}\n\n"
+        "Review it - metrics against the model in prod, its model card, top features, plots and MLflow run:\n"
+        f"  mlops registry show {package.arn}\n"
+        "then approve or reject it, saying why (kept on the package):\n"
+        f'  mlops registry approve {package.arn} --reason "<why>"\n'
+        f'  mlops registry reject {package.arn} --reason "<why>"\n\n'
         "Approving it starts the deploy pipeline in Azure DevOps. This is the only reminder for this package."
     )
     return subject, body

@@ -101,6 +101,11 @@ def _report(outcome: DeployOutcome, *, dry_run: bool, plan_out: Path | None) -> 
 @click.option(
     "--plan-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan as JSON (an artifact)."
 )
+@click.option(
+    "--lineage-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the package's lineage as Markdown (the run summary): execution, commit, data, MLflow and runs.",
+)
 @click.pass_context
 def deploy(
     ctx: click.Context,
@@ -109,10 +114,11 @@ def deploy(
     dry_run: bool,
     verify_only: bool,
     plan_out: Path | None,
+    lineage_out: Path | None,
 ) -> None:
     """Verify an approved model package, plan its deployment to a stage, and apply the plan."""
     if ctx.invoked_subcommand is not None:
-        if stage or package_arn or dry_run or verify_only or plan_out:
+        if stage or package_arn or dry_run or verify_only or plan_out or lineage_out:
             raise click.UsageError(
                 f"options before `{ctx.invoked_subcommand}` belong to `mlops deploy`; "
                 f"put them after it: mlops deploy {ctx.invoked_subcommand} --stage ..."
@@ -127,9 +133,12 @@ def deploy(
     if verify_only:
         from model_deploy.deploy import verify_package
 
-        package = verify_package(config, _registry_clients(config), stage, package_arn)
+        registry = _registry_clients(config)
+        package = verify_package(config, registry, stage, package_arn)
         document = {"package_arn": package.arn, "group": package.group, "version": package.version, "stage": stage}
         click.echo(json.dumps({**document, "verified": True, "git_commit": package.git_commit}, sort_keys=True))
+        if lineage_out is not None:
+            _write_lineage(registry, config, package_arn, lineage_out)
         return
     automation, stage_clients = _clients(config, stage)
     outcome = run_deploy(
@@ -143,6 +152,17 @@ def deploy(
         runtime=Runtime(progress=_progress),
     )
     _report(outcome, dry_run=dry_run, plan_out=plan_out)
+    if lineage_out is not None:
+        _write_lineage(automation, config, package_arn, lineage_out)
+
+
+def _write_lineage(automation: AutomationClients, config: Config, package_arn: str, path: Path) -> None:
+    from mlops.lineage import package_links, render_markdown
+
+    package = dict(automation.sagemaker.describe_model_package(ModelPackageName=package_arn))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_markdown(package_links(automation.sagemaker, automation.s3, config, package)))
+    _progress(f"lineage written to {path}")
 
 
 @deploy.command("rollback")

@@ -72,6 +72,8 @@ def up(ctx: click.Context, time_scale: float, lenient_requests: bool, iam_mode: 
     click.echo(f"twin {verb} at {state.url} (pid {state.pid}); accounts {json.dumps(state.accounts)}; requests {mode}")
     iam = engine_status(state.url)
     click.echo(f"IAM: {iam.get('mode')} (engine {iam.get('engine')}, data {iam.get('data')})")
+    if state.mlflow_url:
+        click.echo(f"MLflow tracking server and UI: {state.mlflow_url} (starting in the background)")
     if started:
         click.echo(
             "the twin starts empty; its AWS state lives in the server's memory and is lost when the server stops "
@@ -112,7 +114,17 @@ def status(ctx: click.Context) -> None:
         else:
             click.echo("twin: not running (start it with `mlops local up`)")
         ctx.exit(1)
-    click.echo(json.dumps({"status": "running", "url": state.url, "pid": state.pid, "accounts": state.accounts}))
+    click.echo(
+        json.dumps(
+            {
+                "status": "running",
+                "url": state.url,
+                "pid": state.pid,
+                "accounts": state.accounts,
+                "mlflow_url": state.mlflow_url,
+            }
+        )
+    )
 
 
 @local.command("iam-report")

@@ -65,16 +65,23 @@ def cli(ctx: click.Context, config_path: str | None, profile: str | None, debug:
 
 
 def _use_running_twin(config_path: str | None) -> None:
-    """With the `local` profile, AWS calls go to the running twin unless AWS_ENDPOINT_URL says otherwise."""
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        return
+    """With the `local` profile, AWS calls go to the running twin unless AWS_ENDPOINT_URL says otherwise,
+    and MLflow calls to the twin's tracking server unless MLFLOW_TRACKING_URI says otherwise."""
     from mlops.core.config import find_config_file
-    from mlops.local.twin import environment, running, stopped, twin_dir
+    from mlops.local.paths import mlflow_url, twin_dir
 
     try:
         directory = twin_dir(find_config_file(config_path))
     except MlopsError:
         return  # the command itself reports the missing config
+    # Read from the folder without importing the twin (moto: seconds per command in a pipeline step).
+    tracking = mlflow_url(directory)
+    if tracking:
+        os.environ.setdefault("MLFLOW_TRACKING_URI", tracking)
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return
+    from mlops.local.twin import environment, running, stopped
+
     # A twin that died still gets the calls: they fail as "the twin stopped (state lost)" (see
     # mlops.core.aws.translate_aws_failure), while commands that need no AWS call still work.
     state = running(directory) or stopped(directory)
@@ -171,8 +178,16 @@ def build_upsert(obj: Context, branch: str | None, dry_run: bool) -> None:
     help="Seconds to wait at most (default: build.wait_timeout_seconds).",
 )
 @click.option("--build-id", metavar="ID", help="Build id (default: UTC time + short commit).")
+@click.option(
+    "--track/--no-track",
+    default=True,
+    show_default=True,
+    help="With --wait: put the model card on the package and log the execution as an MLflow run.",
+)
 @pass_context
-def build_run(obj: Context, branch: str | None, wait: bool, timeout: int | None, build_id: str | None) -> None:
+def build_run(
+    obj: Context, branch: str | None, wait: bool, timeout: int | None, build_id: str | None, track: bool
+) -> None:
     """Start an execution with the git commit and build id as parameters."""
     from mlops.core.aws import session
     from mlops.core.gitinfo import current_revision, make_build_id, validate_build_id
@@ -182,6 +197,12 @@ def build_run(obj: Context, branch: str | None, wait: bool, timeout: int | None,
     revision = current_revision()
     branch = _checked_branch(branch or revision.branch)
     build_id = validate_build_id(build_id) if build_id else make_build_id(revision.commit)
+    tracker = None
+    if wait and track:
+        from model_build.tracking import prefetch_mlflow, tracker_for
+
+        tracker = tracker_for(obj.config)  # no server configured: refused before anything starts
+        prefetch_mlflow()  # the import overlaps the execution instead of following it
     rendered = render(obj.config, branch)
     aws = session(obj.config)
     sm = aws.client("sagemaker")
@@ -203,6 +224,30 @@ def build_run(obj: Context, branch: str | None, wait: bool, timeout: int | None,
             first_poll_seconds=0.25 if local else 1.0,
             progress=progress,
         )
+    if tracker is not None:
+        from model_build.tracking import track_execution
+
+        track_execution(sm, aws.client("s3"), obj.config, execution.arn, tracker=tracker, progress=progress)
+
+
+@build.command("track")
+@click.option("--execution", "execution_arn", required=True, metavar="ARN", help="A succeeded pipeline execution.")
+@pass_context
+def build_track(obj: Context, execution_arn: str) -> None:
+    """Record a finished execution: model card and lifecycle on its package, and its MLflow run (idempotent)."""
+    from mlops.core.aws import session
+    from model_build.tracking import track_execution, tracker_for
+
+    tracker = tracker_for(obj.config)
+    aws = session(obj.config)
+    result = track_execution(
+        aws.client("sagemaker"), aws.client("s3"), obj.config, execution_arn, tracker=tracker, progress=progress
+    )
+    click.echo(
+        json.dumps(
+            {"model_package_arn": result.package_arn, "mlflow_run_id": result.run.run_id, "run_url": result.run.run_url}
+        )
+    )
 
 
 @build.command("cleanup")
@@ -302,6 +347,11 @@ def _print_flow(report: Any) -> None:
         click.echo(
             f"endpoint: {endpoint['stage']:<8} account {endpoint['account']}  {endpoint['name']} ({endpoint['status']})"
         )
+    if report.mlflow_url:
+        click.echo(
+            f"MLflow UI: {report.mlflow_url}"
+            + (f"  (this build's run: {report.mlflow_run_url})" if report.mlflow_run_url else "")
+        )
 
 
 # ------------------------------------------------------------------------- command groups of other modules
@@ -309,6 +359,7 @@ from mlops.cli.bridge import bridge as _bridge_group  # noqa: E402
 from mlops.cli.deploy import deploy as _deploy_group  # noqa: E402
 from mlops.cli.deploy import endpoint_test_command as _test_command  # noqa: E402
 from mlops.cli.infra import infra as _infra_group  # noqa: E402
+from mlops.cli.lineage import lineage as _lineage_command  # noqa: E402
 from mlops.cli.local import local as _local_group  # noqa: E402
 from mlops.cli.pipelines import pipelines as _pipelines_group  # noqa: E402
 from mlops.cli.registry import registry as _registry_group  # noqa: E402
@@ -316,6 +367,7 @@ from mlops.cli.registry import registry as _registry_group  # noqa: E402
 cli.add_command(_bridge_group)
 cli.add_command(_deploy_group)
 cli.add_command(_infra_group)
+cli.add_command(_lineage_command)
 cli.add_command(_local_group)
 cli.add_command(_pipelines_group)
 cli.add_command(_registry_group)

@@ -24,6 +24,7 @@ import functools
 import importlib.util
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import UnionType
@@ -248,6 +249,36 @@ class Build(_Strict):
         return value
 
 
+MLFLOW_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:(mlflow-tracking-server|mlflow-app)/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+)
+
+
+class Tracking(_Strict):
+    """MLflow experiment tracking: every pipeline execution is one run (model_build/tracking.py)."""
+
+    mlflow_uri: str | None = Field(
+        None,
+        description="the SageMaker MLflow tracking server or MLflow App ARN "
+        "(arn:aws:sagemaker:<region>:<account>:mlflow-tracking-server/<name> or ...:mlflow-app/<id>), "
+        "or an http(s) URL of an MLflow server; null: the twin's server (local profile) or MLFLOW_TRACKING_URI",
+    )
+    experiment_name: ResourceName | None = Field(None, description="the MLflow experiment; default: project.name")
+    connect_timeout_seconds: int = Field(
+        60, ge=1, le=3600, description="how long to retry an unreachable tracking server before the build fails"
+    )
+
+    @field_validator("mlflow_uri")
+    @classmethod
+    def _arn_or_url(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("http://", "https://")) or re.fullmatch(MLFLOW_ARN_PATTERN, value):
+            return value
+        raise ValueError(
+            f"{value!r} is neither a SageMaker MLflow tracking server/App ARN nor an http(s) URL; "
+            "copy the ARN from `aws sagemaker list-mlflow-tracking-servers` (or list-mlflow-apps)"
+        )
+
+
 class Project(_Strict):
     name: ResourceName = Field(..., description="the use case's name: the S3 prefix of its runs")
 
@@ -281,6 +312,7 @@ class Config(_Strict):
     azure_devops: AzureDevOps
     build: Build
     deploy: DeploySettings
+    tracking: Tracking = Tracking()
     profile: str = Field("default", description="the profile these values came from")
 
     @field_validator("region")

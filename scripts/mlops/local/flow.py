@@ -61,6 +61,8 @@ class FlowReport:
     total_seconds: float = 0.0
     # Every step of the pipeline runs: where the time went, and which steps started a process.
     pipeline_steps: list[dict[str, Any]] = field(default_factory=list)
+    mlflow_url: str | None = None  # the twin's MLflow UI
+    mlflow_run_url: str | None = None  # the build's run in it (the package links to it)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +72,8 @@ class FlowReport:
             "endpoints": self.endpoints,
             "total_seconds": round(self.total_seconds, 3),
             "pipeline_steps": self.pipeline_steps,
+            "mlflow_url": self.mlflow_url,
+            "mlflow_run_url": self.mlflow_run_url,
         }
 
     def add_steps(self, result: RunResult) -> None:
@@ -231,11 +235,21 @@ class Flow:
 
     def _metrics(self, sm: Any, arn: str) -> dict[str, float]:
         package = sm.describe_model_package(ModelPackageName=arn)
+        self._note_mlflow_run(package.get("CustomerMetadataProperties", {}))
         uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         s3 = self.automation.client("s3")
         report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["binary_classification_metrics"]
         return {k: float(report[k]["value"]) for k in ("auc", "f1", "precision", "recall", "accuracy")}
+
+    def _note_mlflow_run(self, metadata: dict[str, str]) -> None:
+        from model_build.tracking import EXPERIMENT_ID_KEY, RUN_ID_KEY, run_url
+
+        self.report.mlflow_url = self.state.mlflow_url or None
+        if self.state.mlflow_url and RUN_ID_KEY in metadata:
+            self.report.mlflow_run_url = run_url(
+                self.state.mlflow_url, metadata.get(EXPERIMENT_ID_KEY, "0"), metadata[RUN_ID_KEY]
+            )
 
     def _approve(self) -> str:
         from mlops.registry import set_status

@@ -6,6 +6,10 @@ leaves absent fields alone and merges CustomerMetadataProperties. Without this, 
 (metadata only) would "un-approve" the package in moto, and `mlops registry approve` would wipe the git commit
 and build id from the package's metadata. tests/bridge/test_moto_quirks.py pins the moto behaviour, so this
 patch is noticed when moto changes. Used by the bridge tests and bench; the local twin needs it too.
+
+moto 5.2.5 also drops `ModelCard` and `ModelLifeCycle` from CreateModelPackage and UpdateModelPackage
+(botocore's model has both on both operations, and DescribeModelPackage returns them): the same patch
+keeps them on the package and returns them, so the model card and the lifecycle stage round-trip.
 """
 
 from __future__ import annotations
@@ -14,9 +18,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from moto.sagemaker.models import SageMakerModelBackend
+from moto.core.responses import ActionResult
+from moto.sagemaker.models import ModelPackage, SageMakerModelBackend
+from moto.sagemaker.responses import SageMakerResponse
 
 _ORIGINAL_UPDATE = SageMakerModelBackend.update_model_package
+_ORIGINAL_CREATE_RESPONSE = SageMakerResponse.create_model_package
+_ORIGINAL_UPDATE_RESPONSE = SageMakerResponse.update_model_package
+_ORIGINAL_DESCRIBE = ModelPackage.gen_response_object
+# Request members moto ignores, kept per package (attribute name on moto's object, request/response key).
+_KEPT_MEMBERS = (("mlops_model_card", "ModelCard"), ("mlops_model_life_cycle", "ModelLifeCycle"))
 _active = 0  # nesting depth: several twins (or a twin and a test) may hold the patch in one process
 
 
@@ -42,16 +53,57 @@ def _aws_update(
     )
 
 
+def _keep_members(response: Any, result: ActionResult) -> ActionResult:
+    """Store the request's ModelCard/ModelLifeCycle on the package the call created or updated.
+
+    An update replaces each member it carries as a whole (SageMaker's UpdateModelPackage does the same)
+    and leaves the absent ones alone."""
+    arn = result.result["ModelPackageArn"]  # type: ignore[index]
+    package = response.sagemaker_backend.describe_model_package(arn)
+    for attribute, member in _KEPT_MEMBERS:
+        value = response._get_param(member)
+        if value is not None:
+            setattr(package, attribute, value)
+    return result
+
+
+def _create_response(self: Any) -> ActionResult:
+    return _keep_members(self, _ORIGINAL_CREATE_RESPONSE(self))
+
+
+def _update_response(self: Any) -> ActionResult:
+    return _keep_members(self, _ORIGINAL_UPDATE_RESPONSE(self))
+
+
+def _describe(self: Any) -> dict[str, Any]:
+    described: dict[str, Any] = _ORIGINAL_DESCRIBE(self)
+    for attribute, member in _KEPT_MEMBERS:
+        value = getattr(self, attribute, None)
+        if value is not None:
+            described[member] = value
+    return described
+
+
+_PATCHES: tuple[tuple[Any, str, Any, Any], ...] = (
+    (SageMakerModelBackend, "update_model_package", _aws_update, _ORIGINAL_UPDATE),
+    (SageMakerResponse, "create_model_package", _create_response, _ORIGINAL_CREATE_RESPONSE),
+    (SageMakerResponse, "update_model_package", _update_response, _ORIGINAL_UPDATE_RESPONSE),
+    (ModelPackage, "gen_response_object", _describe, _ORIGINAL_DESCRIBE),
+)
+
+
 @contextmanager
 def aws_update_model_package_semantics() -> Iterator[None]:
     """Patch for the duration; nested or overlapping holders are counted, so the last one out restores
-    moto's own method whatever order they exit in."""
+    moto's own methods whatever order they exit in."""
     global _active
-    SageMakerModelBackend.update_model_package = _aws_update  # type: ignore[method-assign]
+    for owner, name, patched, _original in _PATCHES:
+        setattr(owner, name, patched)
     _active += 1
     try:
         yield
     finally:
         _active -= 1
         if _active == 0:
-            SageMakerModelBackend.update_model_package = _ORIGINAL_UPDATE  # type: ignore[method-assign]
+            for owner, name, _patched, original in _PATCHES:
+                setattr(owner, name, original)

@@ -46,6 +46,7 @@ from mlops.local import step_launcher
 from mlops.local.endpoints import Hosting, InvocationError, error_body
 from mlops.local.executor import Execution, Executor, StepCache
 from mlops.local.iam.gate import IamGate
+from mlops.local.mlflow_server import MlflowServer
 from mlops.local.moto_fixes import (
     key_policy_as_text,
     model_package_group_policies,
@@ -54,6 +55,7 @@ from mlops.local.moto_fixes import (
 )
 from mlops.local.moto_registry import aws_update_model_package_semantics
 from mlops.local.oidc import TokenRejected, check_web_identity
+from mlops.local.paths import SERVER_FILE
 from mlops.local.registry_events import state_change_entry
 from mlops.local.strict.gate import RequestGate
 
@@ -471,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         help="validate AWS requests against botocore's model (default: MLOPS_TWIN_STRICT_REQUESTS, else strict)",
     )
     parser.add_argument("--iam", choices=["enforce", "report", "off"], default=None, help="default: MLOPS_TWIN_IAM")
+    parser.add_argument("--no-mlflow", action="store_true", help="do not start the MLflow tracking server")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -484,25 +487,37 @@ def main(argv: list[str] | None = None) -> int:
         iam_mode=args.iam,
     )
     twin.iam.start()  # before the ready file: a twin whose IAM engine cannot start does not come up
-    ready = args.state_dir / "server.json"
+    # MLflow comes up in the background after the ready file: the twin's readiness does not wait for it.
+    tracking = None if args.no_mlflow else MlflowServer(args.state_dir)
+    ready = args.state_dir / SERVER_FILE
     partial = ready.with_suffix(".json.partial")  # `up` polls for this file: never let it read half of it
-    partial.write_text(json.dumps({**twin.describe(), "started": time.time()}))
+    described = {**twin.describe(), "started": time.time(), "mlflow_url": tracking.url if tracking else ""}
+    partial.write_text(json.dumps(described))
     partial.replace(ready)
     # `mlops local up` is how a build usually starts: warm the step launcher now, unless told to wait for
     # the first pipeline write (MLOPS_TWIN_WARM_STEPS=lazy, as the tests run it).
     if step_launcher.warm_eagerly():
         step_launcher.warm_up()
+    if tracking is not None:
+        tracking.start()
+
+    def stop_all() -> None:
+        twin.stop()
+        if tracking is not None:
+            tracking.stop()
 
     def shutdown(signum: int, frame: Any) -> None:
-        threading.Thread(target=twin.stop, daemon=True).start()
+        threading.Thread(target=stop_all, daemon=True).start()
 
     signal.signal(signal.SIGTERM, shutdown)
     stopped = threading.Event()
-    stop_when_state_dir_removed(args.state_dir, twin.stop, interval=args.watch_seconds, stopped=stopped)
+    stop_when_state_dir_removed(args.state_dir, stop_all, interval=args.watch_seconds, stopped=stopped)
     try:
         twin.serve_forever()
     finally:
         stopped.set()
+        if tracking is not None:
+            tracking.stop()
     return 0
 
 

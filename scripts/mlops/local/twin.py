@@ -26,8 +26,10 @@ from pathlib import Path
 import boto3
 
 from mlops.core.config import Config
+from mlops.local import mlflow_server
 from mlops.local.bootstrap import bootstrap, root_access_key
 from mlops.local.errors import TwinError
+from mlops.local.paths import twin_dir as twin_dir  # re-exported: callers import it from here
 from mlops.local.server import TWIN_ACCESS_KEY
 from mlops.local.strict.gate import strict_requests_from
 
@@ -44,14 +46,7 @@ class TwinState:
     approval_queue_url: str
     bridge_dlq_url: str
     started: float
-
-
-def twin_dir(config_file: Path | None) -> Path:
-    override = os.environ.get("MLOPS_TWIN_DIR")
-    if override:
-        return Path(override)
-    base = config_file.parent if config_file else Path.cwd()
-    return base / ".mlops" / "twin"
+    mlflow_url: str = ""  # the twin's MLflow tracking server ("" when started without one)
 
 
 def read_state(directory: Path) -> TwinState | None:
@@ -119,8 +114,12 @@ def up(
     progress: Callable[[str], None] = lambda _m: None,
     strict_requests: bool | None = None,
     iam_mode: str | None = None,
+    mlflow: bool | None = None,
 ) -> tuple[TwinState, bool]:
     """Start the twin (or find it running). Returns the state and whether it was started now.
+
+    `mlflow` starts the twin's MLflow tracking server beside it (in the background: readiness does not wait);
+    None leaves it to MLOPS_TWIN_MLFLOW (default on).
 
     `strict_requests` None leaves request validation to MLOPS_TWIN_STRICT_REQUESTS (default on).
     """
@@ -139,7 +138,11 @@ def up(
             f"(pid {crashed.pid}) has stopped and its state is lost (it lived in that process's memory): "
             "this twin starts empty; build and approve again (or run `mlops demo`)"
         )
+    if mlflow is None:
+        mlflow = mlflow_server.enabled_from(os.environ)  # a bad value fails here, not in the server's log
     if directory.exists():
+        # A crashed (killed) twin could not stop its MLflow server, which runs in a session of its own.
+        mlflow_server.stop_recorded(directory)
         shutil.rmtree(directory)  # a stale directory from a crashed twin
     directory.mkdir(parents=True)
     accounts = {
@@ -157,6 +160,8 @@ def up(
     command += ["--requests", "strict" if strict_requests else "lenient"]
     if iam_mode:  # else the server reads MLOPS_TWIN_IAM (default enforce)
         command += ["--iam", iam_mode]
+    if not mlflow:
+        command.append("--no-mlflow")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     # The server answers each request on its own thread; XGBoost's OpenMP pool per prediction would
     # make every single-row InvokeEndpoint wait for all cores (tens of ms on a busy 2-core machine).
@@ -175,7 +180,8 @@ def up(
             process.terminate()
             raise TwinError(f"the twin server did not answer within {timeout:.0f}s", hint=f"see {directory}/server.log")
         time.sleep(0.1)
-    url = json.loads(ready.read_text())["url"]
+    described = json.loads(ready.read_text())
+    url = described["url"]
     progress(
         f"twin server on {url} (pid {process.pid}, requests {requests_mode(url)}); "
         "provisioning the three accounts from infra/templates"
@@ -187,6 +193,7 @@ def up(
         os.killpg(process.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
+        mlflow_server.stop_recorded(directory)
         raise
     state = TwinState(
         url=url,
@@ -196,6 +203,7 @@ def up(
         approval_queue_url=made.approval_queue_url,
         bridge_dlq_url=made.bridge_dlq_url,
         started=time.time(),
+        mlflow_url=described.get("mlflow_url") or "",
     )
     (directory / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
     return state, True
@@ -212,6 +220,8 @@ def down(directory: Path, timeout: float = 10.0) -> bool:
             time.sleep(0.1)
         if _alive(state.pid):
             os.killpg(state.pid, signal.SIGKILL)
+    # The twin stops its MLflow server as it exits; one it could not stop (killed) is stopped here.
+    mlflow_server.stop_recorded(directory)
     if directory.exists():
         shutil.rmtree(directory)
     return was_running
@@ -228,6 +238,8 @@ def environment(state: TwinState, account: str) -> dict[str, str]:
         "AWS_REGION": state.region,
         "MLOPS_PROFILE": "local",
     }
+    if state.mlflow_url:
+        env["MLFLOW_TRACKING_URI"] = state.mlflow_url
     if account == "automation":
         return {**env, "AWS_ACCESS_KEY_ID": TWIN_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": TWIN_SECRET}
     # The account's administrator (the twin's root credentials of it): the templates' roles trust only the
