@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -604,3 +605,15 @@ def test_cli_run_writes_a_report_and_fails_on_a_failed_run(
     assert [(s["name"], s["status"]) for s in report["stages"]] == [("Hello", "succeeded"), ("Prod", "failed")]
     assert report["parameters"] == {"who": "you"}
     assert report["approvals"][0]["by"] == "auto-approve"
+
+
+def test_two_runs_with_one_run_id_in_one_checkout_get_their_own_work_directories(repo: Path) -> None:
+    from mlops.pipelines.runner import run_pipeline
+
+    write(repo, "p.yml", 'steps:\n  - script: echo one > "$(Build.ArtifactStagingDirectory)/mine.txt"\n')
+    env = {"PATH": os.environ["PATH"], "HOME": str(repo), "LANG": "C.UTF-8"}
+    first = run_pipeline(repo / "p.yml", None, sources_dir=repo, env=env, run_id=42)
+    second = run_pipeline(repo / "p.yml", None, sources_dir=repo, env=env, run_id=42)
+    assert first.status == second.status == "succeeded"
+    runs = sorted(p.name for p in (repo / ".mlops" / "pipelines").iterdir())
+    assert runs == ["p-42", "p-42.1"]  # the second run did not reuse (or trip over) the first one's folder

@@ -157,7 +157,7 @@ def run_pipeline(
     path = Path(path)
     sources_dir = (sources_dir or Path.cwd()).resolve()
     run_id = run_id if run_id is not None else int(datetime.now(UTC).strftime("%y%m%d%H%M%S"))
-    work_dir = (work_dir or sources_dir / ".mlops" / "pipelines" / f"{path.stem}-{run_id}").resolve()
+    work_dir = (work_dir or _claim_work_dir(sources_dir / ".mlops" / "pipelines", f"{path.stem}-{run_id}")).resolve()
     artifacts_dir = (artifacts_dir or work_dir / "artifacts").resolve()
     branch = _git(sources_dir, "rev-parse", "--abbrev-ref", "HEAD") or "main"
     predefined: dict[str, Any] = predefined_variables(
@@ -181,6 +181,23 @@ def run_pipeline(
         clock,
     )
     return _Run(pipeline, predefined, options, run_id).execute(started)
+
+
+def _claim_work_dir(parent: Path, name: str) -> Path:
+    """A work directory no other run uses: two runs of one file in the same checkout in the same second (or
+    with the same run id from two fake Azure DevOps) must not share artifacts."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1000):
+        candidate = parent / (name if attempt == 0 else f"{name}.{attempt}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise PipelineRunError(
+        f"no free work directory for {name} under {parent} (1000 taken)",
+        hint=f"remove old runs: rm -rf {parent}",
+    )
 
 
 class _Run:
