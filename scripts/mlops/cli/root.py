@@ -305,6 +305,7 @@ def _print_flow(report: Any) -> None:
 
 
 # ------------------------------------------------------------------------- command groups of other modules
+from mlops.cli.ado import ado as _ado_group  # noqa: E402
 from mlops.cli.bridge import bridge as _bridge_group  # noqa: E402
 from mlops.cli.deploy import deploy as _deploy_group  # noqa: E402
 from mlops.cli.deploy import endpoint_test_command as _test_command  # noqa: E402
@@ -313,6 +314,7 @@ from mlops.cli.local import local as _local_group  # noqa: E402
 from mlops.cli.pipelines import pipelines as _pipelines_group  # noqa: E402
 from mlops.cli.registry import registry as _registry_group  # noqa: E402
 
+cli.add_command(_ado_group)
 cli.add_command(_bridge_group)
 cli.add_command(_deploy_group)
 cli.add_command(_infra_group)
