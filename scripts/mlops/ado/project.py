@@ -23,6 +23,11 @@ PIPELINES = ("28e1305e-2afe-47bf-abaf-cbb0e6a91988", "7.1-preview.1")
 CHECK_CONFIGURATIONS = ("86c8381e-5aee-4cde-8ae4-25c0c7f5eaea", "7.1-preview.1")
 ADO_SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default"  # Azure DevOps' Entra resource
 PAT_VARIABLES = ("AZURE_DEVOPS_EXT_PAT", "MLOPS_ADO_PAT")
+DENIED_TYPES = {"AccessCheckException", "UnauthorizedRequestException", "AccessDeniedException"}
+READ_HINT = (
+    "use a token that can read and manage the project (scopes: Build, Environment, Service Connections, "
+    "Variable Groups, Identity, Security, Code read), e.g. a PAT in AZURE_DEVOPS_EXT_PAT"
+)
 
 
 def credentials_from_environment(credential: Any | None = None) -> Any:
@@ -206,8 +211,8 @@ class AdoProject:
                 raise type(exc)(
                     f"step {index}/{len(plan.actions)} ({action.line()[2:]}) failed: {exc.message}. Done before it: "
                     f"{done}; the {left} remaining step(s) were not attempted",
-                    hint=(exc.hint or "") + "; then re-run `mlops ado apply`: it plans from the live state and "
-                    "resumes where this stopped",
+                    hint=(f"{exc.hint}; then " if exc.hint else "")
+                    + "re-run `mlops ado apply`: it plans from the live state and resumes where this stopped",
                 ) from exc
             report.done.append(action)
             progress(f"  done: {action.line()}")
@@ -344,37 +349,43 @@ class AdoProject:
         return answer
 
     def _call(self, what: Action | str, call: Callable[[], Any]) -> Any:
-        from azure.devops.exceptions import AzureDevOpsClientRequestError, AzureDevOpsServiceError
+        from azure.devops.exceptions import (
+            AzureDevOpsAuthenticationError,
+            AzureDevOpsClientRequestError,
+            AzureDevOpsServiceError,
+        )
         from msrest.exceptions import ClientRequestError
 
+        doing = what if isinstance(what, str) else what.line()[2:]
         try:
             return call()
         except AzureDevOpsServiceError as exc:
-            status = getattr(exc, "status_code", None)
-            text = f"Azure DevOps answered {status}: {exc.message}"
-            if isinstance(what, Action) and status in (401, 403):
-                raise AdoPermissionError(
-                    f"permission denied to {what.verb} {what.kind} {what.name}: the token needs {what.permission} "
-                    f"({text})",
-                    hint=f"grant {what.permission} to the identity of the token",
-                ) from exc
-            if status in (401, 403):
-                raise AdoPermissionError(
-                    f"permission denied to {what}: {text}",
-                    hint="the token needs read access to the project (Project Reader and the scopes Build, "
-                    "Environment, Service Connections, Variable Groups, Identity, Security)",
-                ) from exc
-            if status == 404 and isinstance(what, str) and what.startswith("read repository"):
+            # The SDK keeps Azure DevOps's typeKey but not the HTTP status: refusals are told by their type.
+            text = f"Azure DevOps refused it ({exc.type_key}): {exc.message}"
+            if exc.type_key in DENIED_TYPES or str(exc.message).startswith("Access denied"):
+                if isinstance(what, Action):
+                    raise AdoPermissionError(
+                        f"permission denied to {what.verb} {what.kind} {what.name}: the token needs "
+                        f"{what.permission} ({text})",
+                        hint=f"grant {what.permission} to the identity of the token",
+                    ) from exc
+                raise AdoPermissionError(f"permission denied to {what}: {text}", hint=READ_HINT) from exc
+            if exc.type_key == "GitRepositoryNotFoundException":
                 return None
-            if status == 404 and what == "read the project":
+            if exc.type_key == "ProjectDoesNotExistWithNameException":
                 raise AdoError(
                     f"project {self.project!r} does not exist in {self.organization_url}",
                     hint="create the project (docs/setup.md) or fix azure_devops.project in mlops.yaml",
                 ) from exc
-            raise AdoError(f"could not {what if isinstance(what, str) else what.line()[2:]}: {text}") from exc
+            raise AdoError(f"could not {doing}: {text}") from exc
+        except AzureDevOpsAuthenticationError as exc:
+            raise AdoPermissionError(
+                f"Azure DevOps did not accept the credential to {doing}: {str(exc).splitlines()[0]}",
+                hint=READ_HINT,
+            ) from exc
         except (AzureDevOpsClientRequestError, ClientRequestError) as exc:
             raise AdoError(
-                f"could not reach {self.organization_url} to {what if isinstance(what, str) else what.line()[2:]}: "
+                f"could not reach {self.organization_url} to {doing}: "
                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                 hint="check azure_devops.organization_url in mlops.yaml and the network",
             ) from exc

@@ -380,7 +380,7 @@ class ProjectStore:
             403,
             f"Access denied. {CALLER['displayName']} needs {PERMISSION_NAMES[kind]} to perform this action on "
             f"{target}. For more information, contact the Azure DevOps Server administrator.",
-            "UnauthorizedRequestException",
+            "AccessCheckException",
         )
 
     def _project(self, method: str, g: dict[str, str], q: dict[str, str], body: Any) -> Answer:
@@ -519,6 +519,9 @@ class ProjectStore:
         return _json(200, check)
 
     def _permissions(self, method: str, g: dict[str, str], q: dict[str, str], body: Any) -> Answer:
+        if method == "GET":  # a read creates nothing
+            empty = {"resource": {"type": g["type"], "id": g["id"]}, "pipelines": [], "allPipelines": None}
+            return _json(200, self.state["permissions"].get(f"{g['type']}/{g['id']}", empty))
         permission = self._permission(g["type"], g["id"])
         if method == "PATCH":
             denied = self._denied("permission", f"{g['type']} {g['id']}")
