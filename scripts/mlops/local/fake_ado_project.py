@@ -520,7 +520,11 @@ class ProjectStore:
 
     def _permissions(self, method: str, g: dict[str, str], q: dict[str, str], body: Any) -> Answer:
         if method == "GET":  # a read creates nothing
-            empty: dict[str, Any] = {"resource": {"type": g["type"], "id": g["id"]}, "pipelines": [], "allPipelines": None}
+            empty: dict[str, Any] = {
+                "resource": {"type": g["type"], "id": g["id"]},
+                "pipelines": [],
+                "allPipelines": None,
+            }
             return _json(200, self.state["permissions"].get(f"{g['type']}/{g['id']}", empty))
         permission = self._permission(g["type"], g["id"])
         if method == "PATCH":

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import PipelineError, PipelineRunError
+from mlops.pipelines.checks import ProjectChecks
 from mlops.pipelines.expressions import (
     RUNTIME,
     CaseInsensitive,
@@ -125,6 +126,7 @@ class _Options:
     artifacts_dir: Path
     emit: Callable[[RunEvent], None]
     clock: Callable[[], float]
+    project: ProjectChecks | None = None
 
 
 def run_pipeline(
@@ -143,6 +145,7 @@ def run_pipeline(
     run_id: int | None = None,
     parameters_as_text: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    project: ProjectChecks | None = None,
 ) -> RunResult:
     """Run one pipeline file locally and return what happened; raises `PipelineError` if it cannot compile.
 
@@ -152,6 +155,9 @@ def run_pipeline(
     variables: predefined variables to override (e.g. `Build.SourceBranch`, `Build.Reason`), or
         queue-time variables, as the Runs API's `variables` would.
     env: the process environment steps start from (default: this process's).
+    project: what the Azure DevOps project enforces (pipeline permissions on connections and environments,
+        branch control, which environments have an approval, auto-created environments); see
+        mlops.pipelines.checks. A refused stage fails before any job runs or obtains credentials.
     """
     started = clock()
     path = Path(path)
@@ -179,6 +185,7 @@ def run_pipeline(
         artifacts_dir,
         progress or (lambda _event: None),
         clock,
+        project,
     )
     return _Run(pipeline, predefined, options, run_id).execute(started)
 
@@ -287,7 +294,7 @@ class _Run:
         variables["System.StageName"] = stage.name
         variables["System.StageDisplayName"] = stage.display_name
         self._assign(variables, stage.variables, self._scope(variables, dependencies))
-        if not self._approve(stage, result):
+        if not self._authorized(stage, result) or not self._approve(stage, result):
             result.seconds = self.options.clock() - started
             return result
         for job in _ordered(stage.jobs):
@@ -318,9 +325,49 @@ class _Run:
             for key, value in outputs.items()
         }
 
+    def _refuse(self, stage: Stage, result: StageResult, reason: str) -> bool:
+        result.status = FAILED
+        result.reason = reason
+        self.result.issues.append(Issue("error", reason, stage.name, "", ""))
+        self.emit("issue", f"stage {stage.name}: {reason}", stage=stage.name, status=FAILED)
+        for job in stage.jobs:
+            result.jobs.append(JobResult(job.name, job.display_name, SKIPPED, 0.0, job.environment, reason=reason))
+        return False
+
+    def _authorized(self, stage: Stage, result: StageResult) -> bool:
+        """Pipeline permissions on every service connection the stage names, before any job runs."""
+        project = self.options.project
+        if project is None:
+            return True
+        for job in stage.jobs:
+            for step in job.steps:
+                connection = step.inputs.get("awsCredentials")
+                if connection in (None, ""):
+                    continue
+                refusal = project.connection_refusal(job.name, to_str(step.task or step.kind), to_str(connection))
+                if refusal is not None:
+                    return self._refuse(stage, result, refusal)
+        return True
+
     def _approve(self, stage: Stage, result: StageResult) -> bool:
         environments = sorted({job.environment for job in stage.jobs if job.environment})
+        branch = to_str(self.pipeline_variables.get("Build.SourceBranch", ""))
         for environment in environments:
+            if self.options.project is not None:
+                job_name = next(j.name for j in stage.jobs if j.environment == environment)
+                decision = self.options.project.enter_environment(job_name, environment, branch)
+                if decision.created:
+                    warning = (
+                        f"environment {environment} did not exist and was created on first use without any "
+                        "checks (no approval, no branch control): create it with `mlops ado apply`"
+                    )
+                    self.result.issues.append(Issue("warning", warning, stage.name, job_name, ""))
+                    self.emit("issue", f"stage {stage.name}: warning: {warning}", stage=stage.name)
+                if decision.refusal is not None:
+                    return self._refuse(stage, result, decision.refusal)
+                if not decision.approval_required:
+                    self.result.approvals.append(Approval(stage.name, environment, True, "no approval check"))
+                    continue
             request = ApprovalRequest(
                 self.pipeline.file, self.run_id, stage.name, environment, plain(self.pipeline.parameters)
             )
