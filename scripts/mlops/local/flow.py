@@ -1,8 +1,9 @@
 """`mlops demo`: the whole cross-cloud flow on this machine, driven by the real pipeline files.
 
-    twin up -> model-build.yml (local runner) -> approve the package -> registry event -> bridge
-    Lambda handler -> fake Azure DevOps (Runs API) -> model-deploy.yml (local runner): verify,
-    staging deploy and tests, prod approval, prod deploy, smoke tests -> report
+    mlops ado apply (fake Azure DevOps) -> twin up -> model-build.yml (local runner) -> approve the
+    package -> registry event -> bridge Lambda handler -> fake Azure DevOps (Runs API) -> model-deploy.yml
+    (local runner, under the project's checks): verify, staging deploy and tests, prod approval (through
+    the fake's approvals API), prod deploy, smoke tests -> report
 
 Every arrow is the real thing: the bridge is `mlops_bridge.handler.handler` reading the event from the
 approval rule's queue (the Lambda's trigger in AWS), the Runs API call is the azure-devops SDK over
@@ -28,10 +29,11 @@ import boto3
 
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError
+from mlops.local.ado_checks import FakeProjectChecks, fake_approver
 from mlops.local.bootstrap import APPROVAL_RULE
 from mlops.local.fake_ado import FakeAzureDevOps
 from mlops.local.twin import TwinState, automation_session, down, environment, up
-from mlops.pipelines.results import ApprovalRequest, RunEvent, RunResult
+from mlops.pipelines.results import RunEvent, RunResult
 
 DEPLOY_PIPELINE = "azure-pipelines/model-deploy.yml"
 BUILD_PIPELINE = "azure-pipelines/model-build.yml"
@@ -111,6 +113,7 @@ class Flow:
         self._fake: FakeAzureDevOps | None = None
         self._twin_done = threading.Event()
         self._twin_failure: BaseException | None = None
+        self._ado_token = "twin-pat-" + os.urandom(8).hex()
 
     def _stage(self, name: str, action: Callable[[], str]) -> None:
         self.progress(f"==> {name}")
@@ -135,6 +138,7 @@ class Flow:
         twin = threading.Thread(target=self._twin_up_in_background, name="twin-up", daemon=True)
         twin.start()
         try:
+            self._stage("Azure DevOps project (mlops ado apply)", self._ado_setup)
             self._stage("Build pipeline (model-build.yml)", self._build)
             self._stage("Approve the model package", self._approve)
             self._stage("Registry event -> bridge -> Azure DevOps run", self._bridge)
@@ -146,6 +150,30 @@ class Flow:
             if self._fake is not None:
                 self._fake.stop()
         return self.report
+
+    def _ado_setup(self) -> str:
+        """The fake organization, set up as users set up theirs: `mlops ado apply` through the SDK."""
+        from msrest.authentication import BasicAuthentication
+
+        from mlops.ado.desired import desired
+        from mlops.ado.plan import make_plan
+        from mlops.ado.project import AdoProject
+
+        os.environ.setdefault("AZURE_DEVOPS_CACHE_DIR", str(self.twin_directory / "azure-devops-cache"))
+        want = desired(self.config)
+        self._fake = FakeAzureDevOps(
+            ORGANIZATION,
+            pat=self._ado_token,
+            on_trigger=self._runs.put,
+            project=self.config.azure_devops.project,
+            store=self.twin_directory / "azure-devops.json",
+            identities=(want.approvers,),
+        ).start()
+        project = AdoProject(self._fake.org_url, want.project, BasicAuthentication("", self._ado_token))
+        current = project.read(want)
+        plan = make_plan(want, current)
+        project.apply(want, plan, current, lambda _line: None)
+        return f"{len(plan.actions)} changes in {self._fake.org_url}/{want.project}"
 
     def _twin_up_in_background(self) -> None:
         try:
@@ -252,12 +280,14 @@ class Flow:
         function = session.client("lambda").get_function_configuration(FunctionName=BRIDGE_FUNCTION)
         variables = {k: str(v) for k, v in ((function.get("Environment") or {}).get("Variables") or {}).items()}
         # The operator writes the Azure DevOps credential into the template's (empty) secret: docs/setup.md.
-        token = "twin-pat-" + os.urandom(8).hex()
+        token = self._ado_token
         session.client("secretsmanager").put_secret_value(
             SecretId=variables["ADO_AUTH_SECRET_ARN"], SecretString=json.dumps({"type": "pat", "token": token})
         )
         deploy_id = self.config.azure_devops.pipelines.deploy
-        fake = self._fake = FakeAzureDevOps(ORGANIZATION, pat=token, on_trigger=self._runs.put).start()
+        fake = self._fake
+        if fake is None:
+            raise DemoError("the fake Azure DevOps is not up", hint="the flow starts it in its first stage")
         # Lambda runs the handler with its execution role's credentials: the twin assumes the role as the
         # Lambda service principal, which is all the role's trust policy admits.
         from mlops.local.iam.state import service_access_key
@@ -320,10 +350,17 @@ class Flow:
 
         run = self._runs.get(timeout=5)  # put there by the fake Azure DevOps when the bridge started the run
         parameters = dict(run.template_parameters)
+        if self._fake is None or self._fake.project is None:
+            raise DemoError("the fake Azure DevOps project is not set up", hint="the flow sets it up first")
+        store = self._fake.project
+        # Only environments with an approval check ask (prod); the answer goes through the approvals API.
+        checks = EnforcedEnvironments(store, DEPLOY_PIPELINE)
         result = run_pipeline(
             self.repo_root / DEPLOY_PIPELINE,
             parameters,
-            approve=self._approval,
+            approve=fake_approver(store, self._answer_approval),
+            project=checks,
+            variables={"Build.SourceBranch": run.ref_name or "refs/heads/main"},  # the branch the run was queued on
             **self._runner_kwargs(),
         )
         self.report.add_steps(result)
@@ -334,11 +371,27 @@ class Flow:
             raise DemoError(f"model-deploy.yml ended {status}", hint="see the stage output above")
         return status
 
-    def _approval(self, request: ApprovalRequest) -> bool:
-        # In Azure DevOps only the prod environment carries an approval check (docs/setup.md).
-        if request.environment != PROD_ENVIRONMENT:
-            return True
-        return self.approve_prod(request.environment)
+    def _answer_approval(self, approval: dict[str, Any]) -> None:
+        """The approver's answer, through Approvals - Update of the fake's REST API (as a person in the UI)."""
+        import base64
+        import urllib.request
+
+        environment = str(approval["pipeline"]["environment"])
+        status = "approved" if self.approve_prod(environment) else "rejected"
+        if self._fake is None:
+            raise DemoError("the fake Azure DevOps is not up")
+        request = urllib.request.Request(  # noqa: S310 - the loopback fake's http URL
+            f"{self._fake.org_url}/{self.config.azure_devops.project}/_apis/pipelines/approvals"
+            "?api-version=7.1-preview.1",
+            data=json.dumps([{"approvalId": approval["id"], "status": status, "comment": "mlops demo"}]).encode(),
+            method="PATCH",
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": "Basic " + base64.b64encode(f":{self._ado_token}".encode()).decode(),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the loopback fake
+            response.read()
 
     def _collect_endpoints(self) -> None:
         for stage_name in ("staging", "prod"):
@@ -362,3 +415,15 @@ class Flow:
                         "status": endpoint["EndpointStatus"],
                     }
                 )
+
+
+class EnforcedEnvironments(FakeProjectChecks):
+    """The project's checks on environments; service connections are not yet enforced in the demo.
+
+    model-deploy.yml still names the connection `aws-automation`, which is not one of identities() (the
+    rename to aws-registry-read / aws-deploy-staging / aws-deploy-prod lands with the security work, #13);
+    once it has, pass FakeProjectChecks itself and every stage is checked against the pipeline permissions.
+    """
+
+    def connection_refusal(self, job: str, step: str, connection: str) -> str | None:
+        return None
