@@ -166,7 +166,9 @@ class Flow:
             pat=self._ado_token,
             on_trigger=self._runs.put,
             project=self.config.azure_devops.project,
-            store=self.twin_directory / "azure-devops.json",
+            # In memory: the twin coming up beside this stage starts from an empty directory (`down`), and the
+            # demo shows a first setup; the fake's JSON store is for organizations that outlive one run.
+            store=None,
             identities=(want.approvers,),
         ).start()
         project = AdoProject(self._fake.org_url, want.project, BasicAuthentication("", self._ado_token))
