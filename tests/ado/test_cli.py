@@ -1,0 +1,31 @@
+"""`mlops ado plan|apply` on the command line, against the fake organization with a PAT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops.cli import main
+from mlops.local.fake_ado import FakeAzureDevOps
+
+from .conftest import PAT
+
+
+def test_plan_exits_2_with_changes_apply_converges_and_plan_then_exits_0(
+    fake: FakeAzureDevOps, repo_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AZURE_DEVOPS_EXT_PAT", PAT)
+    monkeypatch.delenv("MLOPS__AZURE_DEVOPS__SETUP__BRIDGE_IDENTITY", raising=False)
+    arguments = ["--config", str(repo_root / "mlops.yaml"), "--profile", "local", "ado"]
+    url = ["--organization-url", fake.org_url]
+
+    assert main([*arguments, "plan", *url]) == 2
+    planned = capsys.readouterr().out
+    assert "+ create environment mlops-prod" in planned and "40 to change, 0 unchanged" in planned
+
+    assert main([*arguments, "apply", *url]) == 0
+    assert "Azure DevOps project is up to date" in capsys.readouterr().out
+
+    assert main([*arguments, "plan", *url]) == 0
+    assert capsys.readouterr().out.strip().endswith("0 to change, 40 unchanged, 0 conflict(s)")
