@@ -170,3 +170,75 @@ def test_an_unknown_environment_is_auto_created_without_checks_with_a_warning(
     assert (
         len(warnings) == 1 and "mlops-prd did not exist and was created on first use without any checks" in warnings[0]
     )
+
+
+def test_variable_groups_come_from_the_library_for_authorised_pipelines_only(
+    applied: FakeAzureDevOps, tmp_path: Path
+) -> None:
+    from mlops.core.errors import PipelineRunError
+
+    body = "variables:\n  - group: mlops\nsteps:\n  - script: echo region=$(MLOPS_REGION)\n"
+    events: list[Any] = []
+    result, _ = _run(applied, tmp_path, body, progress=events.append)
+    assert result.status == "succeeded"
+    assert "region=us-east-1" in [e.text for e in events if e.kind == "output"]
+
+    store = applied.project
+    assert store is not None
+    group = store.state["variablegroups"][0]
+    store.state["permissions"][f"variablegroup/{group['id']}"]["pipelines"] = []  # authorisation revoked
+    with pytest.raises(PipelineRunError, match=r"Variable group mlops could not be found.*not been authorized"):
+        _run(applied, tmp_path, body)
+
+
+def test_a_required_template_check_refuses_a_pipeline_that_does_not_extend_it(
+    applied: FakeAzureDevOps, tmp_path: Path
+) -> None:
+    store = applied.project
+    assert store is not None
+    staging = store.environment("mlops-staging")
+    assert staging is not None
+    store.state["checks"].append(
+        {
+            "id": 9999,
+            "type": {"id": "4020e66e-b0f3-47e1-bc88-48f3cc59b5f3"},
+            "timeout": 1440,
+            "resource": {"type": "environment", "id": str(staging["id"])},
+            "settings": {
+                "extendsChecks": [
+                    {
+                        "repositoryType": "git",
+                        "repositoryName": "mlops/mlops",
+                        "repositoryRef": "refs/heads/main",
+                        "templatePath": "templates/secure.yml",
+                    }
+                ]
+            },
+        }
+    )
+    plain, _ = _run(applied, tmp_path, _deployment("mlops-staging"))
+    assert plain.stage("Deploy").status == "failed"
+    assert plain.stage("Deploy").reason == (
+        "Required template check on environment mlops-staging failed: the pipeline extends no template, it must "
+        "extend templates/secure.yml@mlops/mlops"
+    )
+
+    template = "parameters:\n  - name: stages\n    type: stageList\nstages: ${{ parameters.stages }}\n"
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "secure.yml").write_text(template)
+    extending = """extends:
+  template: /templates/secure.yml
+  parameters:
+    stages:
+      - stage: Deploy
+        jobs:
+          - deployment: Deploy
+            environment: mlops-staging
+            strategy:
+              runOnce:
+                deploy:
+                  steps:
+                    - script: echo deployed
+"""
+    result, _ = _run(applied, tmp_path, extending)
+    assert result.stage("Deploy").status == "succeeded", result.stage("Deploy").reason

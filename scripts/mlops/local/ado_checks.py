@@ -10,13 +10,14 @@ until it is approved, rejected, or timed out after the check's timeout.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import PipelineRunError
 from mlops.local.fake_ado_project import ProjectStore
 from mlops.pipelines.checks import EnvironmentDecision
+from mlops.pipelines.model import Extends
 from mlops.pipelines.results import ApprovalRequest, Approver
 
 
@@ -34,9 +35,24 @@ class FakeProjectChecks:
     def connection_refusal(self, job: str, step: str, connection: str) -> str | None:
         return self.store.connection_refusal(self.pipeline_id, job, step, connection)
 
-    def enter_environment(self, job: str, environment: str, branch: str) -> EnvironmentDecision:
-        gate = self.store.environment_gate(self.pipeline_id, job, environment, branch)
+    def enter_environment(
+        self, job: str, environment: str, branch: str, extends: Extends | None
+    ) -> EnvironmentDecision:
+        template = None
+        if extends is not None:
+            # "self" is the repository the pipeline's YAML lives in (the project's, for ours).
+            pipeline = next(p for p in self.store.state["pipelines"] if p["id"] == self.pipeline_id)
+            repository_id = pipeline["configuration"]["repository"]["id"]
+            own = next((r for r in self.store.state["repositories"] if r["id"] == repository_id), None)
+            repository = (
+                f"{self.store.project}/{own['name']}" if extends.repository == "self" and own else extends.repository
+            )
+            template = (repository, extends.path)
+        gate = self.store.environment_gate(self.pipeline_id, job, environment, branch, template)
         return EnvironmentDecision(gate.refusal, gate.created, gate.approval is not None)
+
+    def variable_group(self, name: str) -> Mapping[str, str] | str:
+        return self.store.variable_group_values(self.pipeline_id, name)
 
 
 def fake_approver(

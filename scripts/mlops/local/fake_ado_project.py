@@ -92,6 +92,7 @@ APPROVAL_TYPE_ID = "8c6f20a7-a545-4486-9777-f762fafe0d4d"
 TASK_CHECK_TYPE_ID = "fe1de3ee-a436-41b4-bb20-f6eb4cb879a7"
 EXCLUSIVE_LOCK_TYPE_ID = "2ef31ad6-baa0-403a-8b45-2cbc9b4e5563"
 BRANCH_CONTROL_ID = "86b05a0c-73e6-4f7d-b3cf-e38f3b39a75b"
+EXTENDS_CHECK_TYPE_ID = "4020e66e-b0f3-47e1-bc88-48f3cc59b5f3"  # "Required template"
 CALLER = {"displayName": "mlops (fake caller)", "id": "00000000-0000-0000-0000-00000000c0de"}
 
 
@@ -261,7 +262,18 @@ class ProjectStore:
             "For authorization details, refer to https://aka.ms/yamlauthz."
         )
 
-    def environment_gate(self, pipeline_id: int, job: str, name: str, branch: str) -> Gate:
+    def variable_group_values(self, pipeline_id: int, name: str) -> dict[str, str] | str:
+        group = next((g for g in self.state["variablegroups"] if g["name"] == name), None)
+        if group is None or not self.authorized("variablegroup", group["id"], pipeline_id):
+            return (
+                f"Variable group {name} could not be found. The variable group does not exist or has not been "
+                "authorized for use. For authorization details, refer to https://aka.ms/yamlauthz."
+            )
+        return {key: str((value or {}).get("value") or "") for key, value in (group.get("variables") or {}).items()}
+
+    def environment_gate(
+        self, pipeline_id: int, job: str, name: str, branch: str, extends: tuple[str, str] | None = None
+    ) -> Gate:
         with self._lock:
             environment = self.environment(name)
             created = False
@@ -291,6 +303,19 @@ class ProjectStore:
                     refusal = (
                         f"Branch control check on environment {name} failed: the run's branch {branch} is not one of "
                         f"the allowed branches {', '.join(allowed)}"
+                    )
+                    return Gate(environment, refusal, created, None)
+            elif type_id == EXTENDS_CHECK_TYPE_ID:
+                required = [
+                    (str(r.get("repositoryName", "")), str(r.get("templatePath", "")).lstrip("/"))
+                    for r in settings.get("extendsChecks") or []
+                ]
+                if extends is None or extends not in required:
+                    shown = ", ".join(f"{path}@{repository}" for repository, path in required)
+                    found = f"{extends[1]}@{extends[0]}" if extends else "no template"
+                    refusal = (
+                        f"Required template check on environment {name} failed: the pipeline extends {found}, "
+                        f"it must extend {shown}"
                     )
                     return Gate(environment, refusal, created, None)
             elif type_id == APPROVAL_TYPE_ID:

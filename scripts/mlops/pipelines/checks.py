@@ -9,8 +9,11 @@ runner keeps its plain behaviour (every environment asks the approver).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from mlops.pipelines.model import Extends
 
 
 @dataclass(frozen=True)
@@ -24,5 +27,10 @@ class ProjectChecks(Protocol):
     def connection_refusal(self, job: str, step: str, connection: str) -> str | None:
         """None when the pipeline may use the connection, else Azure DevOps's message."""
 
-    def enter_environment(self, job: str, environment: str, branch: str) -> EnvironmentDecision:
-        """Authorisation, branch control and whether an approval is needed, for one deployment job."""
+    def enter_environment(
+        self, job: str, environment: str, branch: str, extends: Extends | None
+    ) -> EnvironmentDecision:
+        """Authorisation, branch control, required template and whether an approval is needed, for one job."""
+
+    def variable_group(self, name: str) -> Mapping[str, str] | str:
+        """The group's variables (secrets included, as the agent gets them), or Azure DevOps's refusal."""

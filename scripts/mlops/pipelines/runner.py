@@ -146,6 +146,8 @@ def run_pipeline(
     parameters_as_text: bool = True,
     clock: Callable[[], float] = time.monotonic,
     project: ProjectChecks | None = None,
+    repositories: Mapping[str, Path] | None = None,
+    webhook_payloads: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run one pipeline file locally and return what happened; raises `PipelineError` if it cannot compile.
 
@@ -158,6 +160,9 @@ def run_pipeline(
     project: what the Azure DevOps project enforces (pipeline permissions on connections and environments,
         branch control, which environments have an approval, auto-created environments); see
         mlops.pipelines.checks. A refused stage fails before any job runs or obtains credentials.
+        Variable groups (`- group: NAME`) are read from it at run time.
+    repositories: local checkouts of repository resources (templates `path@alias`, `extends`).
+    webhook_payloads: alias -> payload of the webhook resource that triggered the run.
     """
     started = clock()
     path = Path(path)
@@ -171,8 +176,16 @@ def run_pipeline(
     )
     predefined.update(variables or {})
     pipeline = load_pipeline(
-        path, parameters, root=sources_dir, predefined=predefined, parameters_as_text=parameters_as_text
+        path,
+        parameters,
+        root=sources_dir,
+        predefined=predefined,
+        parameters_as_text=parameters_as_text,
+        repositories=repositories,
+        webhook_payloads=webhook_payloads,
     )
+    for name, value in pipeline.resources.predefined(predefined).items():  # resources.pipeline.<alias>.* ...
+        predefined.setdefault(name, value)
     for folder in (work_dir, artifacts_dir, work_dir / "_temp", work_dir / "TestResults", work_dir / "b"):
         folder.mkdir(parents=True, exist_ok=True)
     options = _Options(
@@ -229,12 +242,29 @@ class _Run:
 
     def _assign(self, target: CaseInsensitive, definitions: list[Variable], scope: Scope) -> None:
         for variable in definitions:
+            if variable.group is not None:
+                target.update(self._variable_group(variable))
+                continue
             value = variable.value
             if isinstance(value, str) and RUNTIME.match(value):
                 value = self._evaluate(RUNTIME.match(value).group(1), scope, variable.where)  # type: ignore[union-attr]
             else:
                 value = substitute_macros(to_str(value), target)
             target[variable.name] = to_str(value)
+
+    def _variable_group(self, variable: Variable) -> Mapping[str, str]:
+        project = self.options.project
+        if project is None:
+            raise PipelineRunError(
+                f"{variable.where}: variable group {variable.group!r} is read from the Azure DevOps project's library, "
+                "and this run has no project",
+                hint="run it through the twin's fake Azure DevOps (`mlops ado apply` creates the group), or replace "
+                "the group by `variables:` for a local run",
+            )
+        answer = project.variable_group(str(variable.group))
+        if isinstance(answer, str):
+            raise PipelineRunError(f"{variable.where}: {answer}", hint="authorise the group: `mlops ado apply`")
+        return answer
 
     def _evaluate(self, text: str, scope: Scope, where: str) -> Any:
         try:
@@ -355,7 +385,7 @@ class _Run:
         for environment in environments:
             if self.options.project is not None:
                 job_name = next(j.name for j in stage.jobs if j.environment == environment)
-                decision = self.options.project.enter_environment(job_name, environment, branch)
+                decision = self.options.project.enter_environment(job_name, environment, branch, self.pipeline.extends)
                 if decision.created:
                     warning = (
                         f"environment {environment} did not exist and was created on first use without any "
