@@ -144,3 +144,28 @@ def test_what_cannot_be_resolved_is_a_file_line_error(
             root=repo,
             repositories={"central": central} if repositories is None else repositories,
         )
+
+
+def test_validate_warns_about_an_environment_the_project_does_not_have(repo: Path) -> None:
+    from mlops.pipelines.validate import validate_files
+
+    text = """
+stages:
+  - stage: Deploy
+    jobs:
+      - deployment: Deploy
+        environment: mlops-prd
+        strategy:
+          runOnce:
+            deploy:
+              steps:
+                - script: echo deployed
+"""
+    path = write(repo, "azure-pipelines/typo.yml", text)
+
+    found = validate_files([path], root=repo, environments=["mlops-staging", "mlops-prod"])
+
+    assert [(p.severity, p.line) for p in found] == [("warning", 4)]
+    assert "environment 'mlops-prd' of job 'Deploy' is not one of the project's environments" in found[0].message
+    assert "create it on first use without any checks" in found[0].message
+    assert validate_files([path], root=repo, environments=["mlops-prd"]) == []

@@ -17,12 +17,36 @@ def pipelines() -> None:
     """Validate and locally run the Azure Pipelines YAML in azure-pipelines/."""
 
 
+_REPOSITORY = click.option(
+    "--repository",
+    "repositories",
+    multiple=True,
+    metavar="ALIAS=PATH",
+    help="A local checkout of a repository resource, for templates `path@ALIAS`.",
+)
+
+
+def _environments(ctx: click.Context) -> list[str] | None:
+    """The project's environments (mlops.yaml's identities), or None without a readable mlops.yaml."""
+    from mlops.core.errors import ConfigError
+    from mlops.core.identities import identities
+
+    try:
+        config = ctx.obj.config
+    except ConfigError:
+        return None
+    return [environment.name for environment in identities(config).environments]
+
+
 @pipelines.command("validate")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def validate(files: tuple[Path, ...]) -> None:
+@_REPOSITORY
+@click.pass_context
+def validate(ctx: click.Context, files: tuple[Path, ...], repositories: tuple[str, ...]) -> None:
     """Schema (with AWS Toolkit tasks), no inline secrets, prod only from deployment jobs, `mlops` calls parse.
 
-    FILES default to every .yml under azure-pipelines/.
+    FILES default to every .yml under azure-pipelines/. An environment that is not one of mlops.yaml's is a
+    warning: Azure DevOps would auto-create it without checks.
     """
     from mlops.pipelines.validate import default_files, validate_files
 
@@ -32,7 +56,11 @@ def validate(files: tuple[Path, ...]) -> None:
         raise PipelineValidationError(
             f"no pipeline files found under {root / 'azure-pipelines'}", hint="run from the repository root"
         )
-    problems = validate_files(chosen, root=root)
+    checkouts = {alias: Path(path) for alias, path in _pairs(repositories, "--repository").items()}
+    found = validate_files(chosen, root=root, repositories=checkouts, environments=_environments(ctx))
+    for warning in (p for p in found if p.severity == "warning"):
+        click.echo(f"warning: {warning.file}:{warning.line}: {warning.message}", err=True)
+    problems = [p for p in found if p.severity != "warning"]
     if problems:
         listing = "\n".join(f"  {problem}" for problem in problems)
         raise PipelineValidationError(
@@ -94,6 +122,7 @@ def _prompt_approver(request: ApprovalRequest) -> bool:
 )
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the run result as JSON.")
 @click.option("--quiet", is_flag=True, help="Only stage/job/step lines, no script output.")
+@_REPOSITORY
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -106,6 +135,7 @@ def run(
     artifacts_dir: Path | None,
     report: Path | None,
     quiet: bool,
+    repositories: tuple[str, ...],
 ) -> None:
     """Run FILE locally: stages, jobs, templates, conditions, approvals; AWS through the twin."""
     from mlops.core.config import find_config_file
@@ -138,6 +168,7 @@ def run(
         _pairs(parameters, "-p"),
         auto_approve=auto_approve,
         approve=approver,
+        repositories={alias: Path(path) for alias, path in _pairs(repositories, "--repository").items()},
         work_dir=work_dir,
         artifacts_dir=artifacts_dir,
         service_connections=service_connections,

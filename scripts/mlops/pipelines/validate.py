@@ -11,14 +11,14 @@ environment, where the approval check lives.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import PipelineError
 from mlops.pipelines.commands import OPAQUE, Invocation, check, invocations
 from mlops.pipelines.loader import LDict, LList, LStr, load_yaml
-from mlops.pipelines.model import Step, load_pipeline
+from mlops.pipelines.model import Pipeline, Step, load_pipeline
 from mlops.pipelines.schema import Problem, validate_document
 from mlops.pipelines.template import declarations
 
@@ -51,11 +51,21 @@ def is_template(path: Path) -> bool:
     return "templates" in path.parts
 
 
-def validate_files(files: Iterable[Path], *, root: Path | None = None) -> list[Problem]:
+def validate_files(
+    files: Iterable[Path],
+    *,
+    root: Path | None = None,
+    repositories: Mapping[str, Path] | None = None,
+    environments: Iterable[str] | None = None,
+) -> list[Problem]:
+    """repositories: local checkouts of repository resources (templates `path@alias`).
+    environments: the environments the project has (from mlops.yaml's identities); any other environment a
+        pipeline names is a warning: Azure DevOps would create it on first use, without checks."""
     root = (root or Path.cwd()).resolve()
     problems: list[Problem] = []
+    known = None if environments is None else {e.lower() for e in environments}
     for path in files:
-        problems.extend(validate_file(path, root=root))
+        problems.extend(validate_file(path, root=root, repositories=repositories, environments=known))
     return problems
 
 
@@ -66,7 +76,13 @@ def _display(path: Path, root: Path) -> str:
         return str(path)
 
 
-def validate_file(path: Path, *, root: Path) -> list[Problem]:
+def validate_file(
+    path: Path,
+    *,
+    root: Path,
+    repositories: Mapping[str, Path] | None = None,
+    environments: set[str] | None = None,
+) -> list[Problem]:
     name = _display(path, root)
     try:
         document = load_yaml(path, display=name)
@@ -76,7 +92,7 @@ def validate_file(path: Path, *, root: Path) -> list[Problem]:
     problems.extend(secret_problems(document, name))
     problems.extend(command_problems(document, name))
     if not is_template(path) and not problems:
-        problems.extend(pipeline_problems(path, document, root, name))
+        problems.extend(pipeline_problems(path, document, root, name, repositories, environments))
     return sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
 
 
@@ -161,7 +177,14 @@ def command_problems(document: Any, name: str) -> list[Problem]:
 # ------------------------------------------------------------------------------------------- policy
 
 
-def pipeline_problems(path: Path, document: Any, root: Path, name: str) -> list[Problem]:
+def pipeline_problems(
+    path: Path,
+    document: Any,
+    root: Path,
+    name: str,
+    repositories: Mapping[str, Path] | None = None,
+    environments: set[str] | None = None,
+) -> list[Problem]:
     """Compile the pipeline with its defaults (placeholders for required parameters) and check the policy."""
     given = {
         str(entry["name"]): PLACEHOLDERS.get(str(entry.get("type", "string")), "placeholder")
@@ -169,9 +192,12 @@ def pipeline_problems(path: Path, document: Any, root: Path, name: str) -> list[
         if "default" not in entry
     }
     try:
-        pipeline = load_pipeline(path, given, root=root, parameters_as_text=False)
+        pipeline = load_pipeline(path, given, root=root, parameters_as_text=False, repositories=repositories)
     except PipelineError as exc:
         return [_from_error(exc, name)]
+    problems: list[Problem] = []
+    if environments is not None:
+        problems.extend(environment_warnings(pipeline, environments))
     # A stage is gated when a deployment job with an environment (its approval) touches prod there;
     # later stages may use the prod connection (smoke tests), but only deployment jobs change prod.
     gated = {
@@ -180,7 +206,6 @@ def pipeline_problems(path: Path, document: Any, root: Path, name: str) -> list[
         if any(job.deployment and job.environment and any(_prod_reason(s) for s in job.steps) for job in stage.jobs)
     }
     ancestors = _ancestors({stage.name: stage.depends_on for stage in pipeline.stages})
-    problems: list[Problem] = []
     for stage in pipeline.stages:
         after_gate = bool(ancestors[stage.name] & gated)
         for job in stage.jobs:
@@ -202,6 +227,26 @@ def pipeline_problems(path: Path, document: Any, root: Path, name: str) -> list[
                         )
                     )
     return problems
+
+
+def environment_warnings(pipeline: Pipeline, environments: set[str]) -> list[Problem]:
+    """A deployment job on an environment the project does not have: Azure DevOps creates it, without checks."""
+    warnings = []
+    for stage in pipeline.stages:
+        for job in stage.jobs:
+            if job.environment and job.environment.split(".")[0].lower() not in environments:
+                file, line = job.where.rsplit(":", 1)
+                warnings.append(
+                    Problem(
+                        file,
+                        int(line),
+                        f"environment {job.environment!r} of job {job.name!r} is not one of the project's environments "
+                        f"({', '.join(sorted(environments))}): Azure DevOps would create it on first use without "
+                        "any checks (no approval, no branch control)",
+                        "warning",
+                    )
+                )
+    return warnings
 
 
 def _ancestors(graph: dict[str, list[str]]) -> dict[str, set[str]]:
