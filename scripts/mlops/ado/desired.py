@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.core.config import Config
-from mlops.core.identities import PIPELINE_FILES, identities
+from mlops.core.identities import PIPELINE_FILES, PIPELINE_VARIANTS, identities
 
 # How our objects are told from foreign ones that carry the same name: environments, service
 # connections and the variable group carry it in their description; pipelines live in our folder.
@@ -118,6 +118,11 @@ def branch_control_settings(branch: str) -> dict[str, Any]:
     }
 
 
+def _with_variants(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """A resource's pipelines, plus the variants that stand in for one of them (the webhook deploy)."""
+    return keys + tuple(variant for variant, of in PIPELINE_VARIANTS.items() if of in keys and variant not in keys)
+
+
 def desired(config: Config) -> Desired:
     ado = config.azure_devops
     setup = ado.setup
@@ -140,7 +145,7 @@ def desired(config: Config) -> Desired:
             EnvironmentSpec(
                 environment.name,
                 f"{MARKER}: deployments of {', '.join(environment.pipelines)}",
-                environment.pipelines,
+                _with_variants(environment.pipelines),
                 tuple(checks),
             )
         )
@@ -150,7 +155,7 @@ def desired(config: Config) -> Desired:
             f"{MARKER}: {connection.purpose} in the {connection.account} account (OIDC)",
             getattr(config.accounts, connection.account).role_arn(),
             f"ado-{connection.name}"[:64],
-            connection.pipelines,
+            _with_variants(connection.pipelines),
         )
         for connection in ids.connections
     )

@@ -232,8 +232,15 @@ def build_cleanup(obj: Context, branch: str, dry_run: bool) -> None:
     default=None,
     help="Answer the prod approval automatically (default when stdin is not a terminal) or ask.",
 )
+@click.option(
+    "--trigger",
+    type=click.Choice(["runs_api", "webhook"]),
+    default="runs_api",
+    show_default=True,
+    help="How the bridge starts the deploy: the Runs API, or the incoming webhook (model-deploy-webhook.yml).",
+)
 @pass_context
-def demo(obj: Context, report: Path | None, auto_approve: bool | None) -> None:
+def demo(obj: Context, report: Path | None, auto_approve: bool | None, trigger: str) -> None:
     """The whole flow on the local twin: build, approve, bridge, deploy to staging, test, prod."""
     from mlops.core.config import find_config_file
     from mlops.local.flow import Flow
@@ -255,6 +262,7 @@ def demo(obj: Context, report: Path | None, auto_approve: bool | None) -> None:
         twin_directory=twin_dir(config_file),
         approve_prod=approve_prod,
         progress=progress,
+        trigger=trigger,
     )
     try:
         result = flow.run()

@@ -94,3 +94,27 @@ def fake_approver(
         return status == "approved"
 
     return approve
+
+
+def webhook_pipelines(store: ProjectStore, sources_dir: Path, name: str, payload: Any) -> list[tuple[str, str]]:
+    """(pipeline file, webhook alias) of each project pipeline that a delivery to incoming webhook `name` starts.
+
+    As in Azure DevOps: a pipeline whose YAML (on its default branch) declares `resources.webhooks` with that
+    connection, and whose `filters` all match the payload.
+    """
+    from mlops.pipelines.loader import LDict, load_yaml
+    from mlops.pipelines.resources import parse_resources
+
+    started = []
+    for pipeline in store.state["pipelines"]:
+        relative = str(pipeline["configuration"]["path"]).lstrip("/")
+        path = sources_dir / relative
+        if not path.is_file():
+            continue
+        document = load_yaml(path, display=relative)
+        if not isinstance(document, LDict):
+            continue
+        for alias, webhook in parse_resources(document).webhooks.items():
+            if webhook.connection.lower() == name.lower() and webhook.matches(payload):
+                started.append((relative, alias))
+    return started

@@ -29,17 +29,19 @@ import boto3
 
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError
-from mlops.local.ado_checks import FakeProjectChecks, fake_approver
+from mlops.local.ado_checks import FakeProjectChecks, fake_approver, webhook_pipelines
 from mlops.local.bootstrap import APPROVAL_RULE
-from mlops.local.fake_ado import FakeAzureDevOps
+from mlops.local.fake_ado import FakeAzureDevOps, WebhookDelivery
 from mlops.local.twin import TwinState, automation_session, down, environment, up
 from mlops.pipelines.results import RunEvent, RunResult
 
 DEPLOY_PIPELINE = "azure-pipelines/model-deploy.yml"
+WEBHOOK_PIPELINE = "azure-pipelines/model-deploy-webhook.yml"
 BUILD_PIPELINE = "azure-pipelines/model-build.yml"
 ORGANIZATION = "local-org"
 PROD_ENVIRONMENT = "mlops-prod"
 BRIDGE_FUNCTION = "mlops-bridge"  # infra/templates/automation.yaml BridgeFunction
+WEBHOOK_NAME = "mlops-model-approved"  # azure-pipelines/model-deploy-webhook.yml resources.webhooks connection
 
 
 class DemoError(MlopsError):
@@ -100,7 +102,13 @@ class Flow:
         twin_directory: Path,
         approve_prod: Callable[[str], bool],
         progress: Callable[[str], None],
+        trigger: str = "runs_api",
     ) -> None:
+        """trigger: how the bridge starts the deploy (its ADO_TRIGGER): `runs_api` (model-deploy.yml through the
+        Runs API) or `webhook` (an HMAC-signed incoming webhook that starts model-deploy-webhook.yml)."""
+        if trigger not in ("runs_api", "webhook"):
+            raise DemoError(f"unknown trigger {trigger!r}", hint="use runs_api or webhook")
+        self.trigger = trigger
         self.config = config
         self.repo_root = repo_root
         self.twin_directory = twin_directory
@@ -142,7 +150,8 @@ class Flow:
             self._stage("Build pipeline (model-build.yml)", self._build)
             self._stage("Approve the model package", self._approve)
             self._stage("Registry event -> bridge -> Azure DevOps run", self._bridge)
-            self._stage("Deploy pipeline (model-deploy.yml)", self._deploy)
+            deploy_file = Path(DEPLOY_PIPELINE if self.trigger == "runs_api" else WEBHOOK_PIPELINE).name
+            self._stage(f"Deploy pipeline ({deploy_file})", self._deploy)
             self._collect_endpoints()
         finally:
             twin.join()
@@ -316,6 +325,15 @@ class Flow:
             "ADO_ORG_URL": fake.org_url,
             "AZURE_DEVOPS_CACHE_DIR": str(self.twin_directory / "azure-devops-cache"),
         }
+        if self.trigger == "webhook":
+            # The organisation's incoming webhook service connection and the bridge's shared secret.
+            hmac_secret = os.urandom(16).hex()
+            fake.register_webhook(WEBHOOK_NAME, secret=hmac_secret)
+            session.client("secretsmanager").put_secret_value(
+                SecretId=variables["ADO_AUTH_SECRET_ARN"],
+                SecretString=json.dumps({"type": "webhook", "hmac_secret": hmac_secret}),
+            )
+            lambda_env.update({"ADO_TRIGGER": "webhook", "ADO_WEBHOOK_NAME": WEBHOOK_NAME})
         sqs = session.client("sqs")
         messages = sqs.receive_message(
             QueueUrl=self.state.approval_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
@@ -342,6 +360,11 @@ class Flow:
                 )
             self.progress(f"    bridge: {invocation.stdout.strip().splitlines()[-1]}")
             sqs.delete_message(QueueUrl=self.state.approval_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if self.trigger == "webhook":
+            deliveries = fake.webhook_deliveries
+            if len(deliveries) != 1:
+                raise DemoError(f"expected exactly one webhook delivery, found {len(deliveries)}")
+            return f"webhook {WEBHOOK_NAME} with {json.dumps(deliveries[0].payload)}"
         runs = fake.runs
         if len(runs) != 1:
             raise DemoError(f"expected exactly one Azure DevOps run, found {len(runs)}")
@@ -350,27 +373,43 @@ class Flow:
     def _deploy(self) -> str:
         from mlops.pipelines.runner import run_pipeline
 
-        run = self._runs.get(timeout=5)  # put there by the fake Azure DevOps when the bridge started the run
-        parameters = dict(run.template_parameters)
+        trigger = self._runs.get(timeout=5)  # put there by the fake Azure DevOps when the bridge started the run
         if self._fake is None or self._fake.project is None:
             raise DemoError("the fake Azure DevOps project is not set up", hint="the flow sets it up first")
         store = self._fake.project
+        if isinstance(trigger, WebhookDelivery):
+            started = webhook_pipelines(store, self.repo_root, trigger.name, trigger.payload)
+            if len(started) != 1:
+                raise DemoError(
+                    f"the webhook {trigger.name} should start exactly one pipeline, it starts {started or 'none'}",
+                    hint=f"declare it under resources.webhooks of one pipeline ({WEBHOOK_PIPELINE})",
+                )
+            pipeline_file, alias = started[0]
+            parameters: dict[str, str] = {}
+            payloads: dict[str, Any] = {alias: trigger.payload}
+            branch = self.config.azure_devops.setup.default_branch  # a webhook cannot choose a branch
+            run_id = None
+        else:
+            pipeline_file, parameters, payloads = DEPLOY_PIPELINE, dict(trigger.template_parameters), {}
+            branch = trigger.ref_name or "refs/heads/main"  # the branch the run was queued on
+            run_id = trigger.id
         # Only environments with an approval check ask (prod); the answer goes through the approvals API.
-        checks = EnforcedEnvironments(store, DEPLOY_PIPELINE)
+        checks = EnforcedEnvironments(store, pipeline_file)
         result = run_pipeline(
-            self.repo_root / DEPLOY_PIPELINE,
+            self.repo_root / pipeline_file,
             parameters,
             approve=fake_approver(store, self._answer_approval),
             project=checks,
-            variables={"Build.SourceBranch": run.ref_name or "refs/heads/main"},  # the branch the run was queued on
+            variables={"Build.SourceBranch": branch},
+            webhook_payloads=payloads,
             **self._runner_kwargs(),
         )
         self.report.add_steps(result)
         status = result.status
-        if self._fake is not None:  # report the outcome back on the run, as Azure DevOps shows it
-            self._fake.set_run_state(run.id, "completed", "succeeded" if status.lower() == "succeeded" else "failed")
+        if run_id is not None:  # report the outcome back on the run, as Azure DevOps shows it
+            self._fake.set_run_state(run_id, "completed", "succeeded" if status.lower() == "succeeded" else "failed")
         if status.lower() != "succeeded":
-            raise DemoError(f"model-deploy.yml ended {status}", hint="see the stage output above")
+            raise DemoError(f"{Path(pipeline_file).name} ended {status}", hint="see the stage output above")
         return status
 
     def _answer_approval(self, approval: dict[str, Any]) -> None:
