@@ -29,3 +29,27 @@ def test_plan_exits_2_with_changes_apply_converges_and_plan_then_exits_0(
 
     assert main([*arguments, "plan", *url]) == 0
     assert capsys.readouterr().out.strip().endswith("0 to change, 41 unchanged, 0 conflict(s)")
+
+
+def test_a_token_the_organization_refuses_is_one_actionable_line(
+    fake: FakeAzureDevOps, repo_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AZURE_DEVOPS_EXT_PAT", "not-the-pat")
+    code = main(
+        [
+            "--config",
+            str(repo_root / "mlops.yaml"),
+            "--profile",
+            "local",
+            "ado",
+            "apply",
+            "--organization-url",
+            fake.org_url,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith(
+        "error: Azure DevOps did not accept the credential to connect to the organization"
+    )
+    assert "fix: use a token that can read and manage the project" in err
+    assert fake.project is not None and fake.project.state["pipelines"] == []  # nothing changed

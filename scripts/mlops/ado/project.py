@@ -69,15 +69,16 @@ class AdoProject:
         self.organization_url = organization_url.rstrip("/")
         self._connection = Connection(base_url=self.organization_url, creds=creds)
         clients = self._connection.clients_v7_1
-        self.core = clients.get_core_client()
-        self.git = clients.get_git_client()
-        self.pipelines = clients.get_pipelines_client()
-        self.task_agent = clients.get_task_agent_client()
-        self.checks = clients.get_pipelines_checks_client()
-        self.endpoints = clients.get_service_endpoint_client()
-        self.permissions = clients.get_pipeline_permissions_client()
-        self.identity = clients.get_identity_client()
-        self.security = clients.get_security_client()
+        # Creating a client looks up the organization's resource areas: the first request of the command.
+        self.core = self._call("connect to the organization", clients.get_core_client)
+        self.git = self._call("connect to the organization", clients.get_git_client)
+        self.pipelines = self._call("connect to the organization", clients.get_pipelines_client)
+        self.task_agent = self._call("connect to the organization", clients.get_task_agent_client)
+        self.checks = self._call("connect to the organization", clients.get_pipelines_checks_client)
+        self.endpoints = self._call("connect to the organization", clients.get_service_endpoint_client)
+        self.permissions = self._call("connect to the organization", clients.get_pipeline_permissions_client)
+        self.identity = self._call("connect to the organization", clients.get_identity_client)
+        self.security = self._call("connect to the organization", clients.get_security_client)
 
     # ------------------------------------------------------------------------------------ read
     def read(self, want: Desired) -> Current:
