@@ -26,8 +26,12 @@ def _version(request: RecordedRequest) -> str:
 
 
 def test_every_write_of_apply_has_the_spec_shape(fake: FakeAzureDevOps, ado: AdoProject, want: Desired) -> None:
+    store = fake.project
+    assert store is not None
+    store.state["repositories"][0]["defaultBranch"] = "refs/heads/master"  # so the pipelines' branch is set too
     current = ado.read(want)
     ado.apply(want, make_plan(want, current), current, lambda _line: None)
+    assert {p["defaultBranch"] for p in store.state["pipelines"]} == {"refs/heads/main"}
     writes = [r for r in fake.requests if r.method in ("POST", "PATCH", "PUT")]
 
     matched: set[str] = set()

@@ -74,6 +74,7 @@ class Current:
 
     project_id: str
     repository_id: str | None
+    repository_default_branch: str | None = None  # what a new pipeline gets as its default branch
     pipelines: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {id, folder, path}
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {id, description}
     checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # environment name -> configurations
@@ -118,15 +119,22 @@ def make_plan(want: Desired, have: Current) -> Plan:
                 "repository": {"id": have.repository_id, "type": "azureReposGit"},
             },
         }
+        branch = {"default_branch": want.default_branch}
         if found is None:
             actions.append(
                 Action("pipeline", "create", pipeline.name, f"{pipeline.yaml_path} in {pipeline.folder}", body)
             )
+            if have.repository_default_branch != want.default_branch:  # a new pipeline gets the repository's
+                detail = f"default branch {have.repository_default_branch} -> {want.default_branch}"
+                actions.append(Action("pipeline", "update", pipeline.name, detail, branch))
         elif found.get("folder") != pipeline.folder or found.get("path") != pipeline.yaml_path:
             conflicts.append(
                 Conflict("pipeline", pipeline.name, f"folder {found.get('folder')}, YAML {found.get('path')}")
             )
             foreign.add(("pipeline", pipeline.name))
+        elif found.get("default_branch") != want.default_branch:
+            detail = f"default branch {found.get('default_branch')} -> {want.default_branch}"
+            actions.append(Action("pipeline", "update", pipeline.name, detail, branch))
         else:
             unchanged += 1
 

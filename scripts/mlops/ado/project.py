@@ -79,6 +79,7 @@ class AdoProject:
         self.permissions = self._call("connect to the organization", clients.get_pipeline_permissions_client)
         self.identity = self._call("connect to the organization", clients.get_identity_client)
         self.security = self._call("connect to the organization", clients.get_security_client)
+        self.build = self._call("connect to the organization", clients.get_build_client)
 
     # ------------------------------------------------------------------------------------ read
     def read(self, want: Desired) -> Current:
@@ -92,15 +93,23 @@ class AdoProject:
                 f"repository {want.repository!r} does not exist in project {self.project}",
                 hint="import this repository into Azure Repos (docs/setup.md) or set azure_devops.setup.repository",
             )
-        current = Current(project_id=str(project.id), repository_id=str(repository.id))
+        current = Current(
+            project_id=str(project.id),
+            repository_id=str(repository.id),
+            repository_default_branch=repository.default_branch,
+        )
         for pipeline in self._call("list pipelines", lambda: self.pipelines.list_pipelines(self.project)) or []:
             if pipeline.name in {p.name for p in want.pipelines}:
                 raw = self._raw(self.pipelines, "GET", PIPELINES, {"project": self.project, "pipelineId": pipeline.id})
                 configuration = raw.get("configuration") or {}
+                definition = self._call(
+                    f"read pipeline {pipeline.name}", partial(self.build.get_definition, self.project, pipeline.id)
+                )
                 current.pipelines[pipeline.name] = {
                     "id": raw["id"],
                     "folder": raw.get("folder"),
                     "path": (configuration.get("path") or "").lstrip("/"),
+                    "default_branch": definition.repository.default_branch if definition.repository else None,
                 }
         for environment in want.environments:
             found = self._call(
@@ -235,11 +244,18 @@ class AdoProject:
         resource_ids: dict[tuple[str, str], str],
     ) -> None:
         body = dict(action.payload)
-        if action.kind == "pipeline":
+        if action.kind == "pipeline" and action.verb == "create":
             created = self._raw(
                 self.pipelines, "POST", PIPELINES, {"project": self.project}, content=body, action=action
             )
             pipeline_ids[action.name] = str(created["id"])
+        elif action.kind == "pipeline":
+            # The default branch lives on the build definition (the Pipelines API has none): read it, change it,
+            # write it back with its revision, so that a concurrent edit is refused rather than overwritten.
+            definition_id = int(pipeline_ids[action.name])
+            definition = self._call(action, partial(self.build.get_definition, self.project, definition_id))
+            definition.repository.default_branch = body["default_branch"]
+            self._call(action, partial(self.build.update_definition, definition, self.project, definition_id))
         elif action.kind == "variable-group":
             body["variableGroupProjectReferences"] = [
                 {

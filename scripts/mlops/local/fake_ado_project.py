@@ -63,6 +63,7 @@ LOCATIONS: tuple[tuple[str, str, str, str], ...] = (
         "{project}/_apis/{area}/{resource}/{groupId}",
     ),
     ("28010c54-d0c0-4c89-a5b0-1c9e188b9fb7", "IMS", "Identities", "_apis/{resource}/{identityId}"),
+    ("dbeaf647-6167-421a-bda9-c9327b25e2e6", "build", "definitions", "{project}/_apis/build/{resource}/{definitionId}"),
     (
         "ac08c8ff-4323-4b08-af90-bcd018d380ce",
         "Security",
@@ -390,6 +391,7 @@ class ProjectStore:
             (p + r"/pipelines/pipelinePermissions/(?P<type>[^/]+)/(?P<id>[^/]+)", self._permissions),
             (p + r"/pipelines/approvals(?:/(?P<id>[^/]+))?", self._approvals),
             (p + r"/pipelines(?:/(?P<id>\d+))?", self._pipelines),
+            (p + r"/build/definitions/(?P<id>\d+)", self._definitions),
             (p + r"/distributedtask/environments(?:/(?P<id>\d+))?", self._environments),
             (r"(?:(?P<project>[^/]+)/)?_apis/serviceendpoint/endpoints(?:/(?P<id>[^/]+))?", self._endpoints),
             (r"(?:(?P<project>[^/]+)/)?_apis/distributedtask/variablegroups(?:/(?P<id>\d+))?", self._variable_groups),
@@ -470,6 +472,55 @@ class ProjectStore:
         self.state["pipelines"].append(pipeline)
         self._save()
         return _json(200, pipeline)
+
+    def _definition(self, pipeline: dict[str, Any]) -> dict[str, Any]:
+        """A YAML pipeline as the Build API shows it (BuildDefinition, build 7.1)."""
+        configuration = pipeline["configuration"]
+        repository = next(r for r in self.state["repositories"] if r["id"] == configuration["repository"]["id"])
+        return {
+            "id": pipeline["id"],
+            "name": pipeline["name"],
+            "path": pipeline["folder"],
+            "revision": pipeline["revision"],
+            "type": "build",
+            "queueStatus": "enabled",
+            "project": dict(self.state["project"]),
+            "process": {"type": 2, "yamlFilename": configuration["path"]},
+            "repository": {
+                "id": repository["id"],
+                "type": "TfsGit",
+                "name": repository["name"],
+                "defaultBranch": pipeline.get("defaultBranch") or repository["defaultBranch"],
+            },
+        }
+
+    def _definitions(self, method: str, g: dict[str, str], q: dict[str, str], body: Any) -> Answer:
+        pipeline = next((p for p in self.state["pipelines"] if p["id"] == int(g["id"])), None)
+        if pipeline is None:
+            return _error(
+                404, f"The requested build definition {g['id']} could not be found.", "DefinitionNotFoundException"
+            )
+        if method == "GET":
+            return _json(200, self._definition(pipeline))
+        if method != "PUT":
+            return _error(405, f"{method} is not supported on build definitions by the fake (GET, PUT)")
+        denied = self._denied("pipeline", f"pipeline {pipeline['name']}")
+        if denied:
+            return denied
+        if not isinstance(body, dict) or body.get("revision") != pipeline["revision"]:
+            return _error(
+                409,
+                f"TF215032: The definition {pipeline['name']} was updated by another client "
+                f"(revision {pipeline['revision']}, the request has {(body or {}).get('revision')}).",
+                "DefinitionNotMatchedException",
+            )
+        branch = ((body.get("repository") or {}).get("defaultBranch")) or None
+        if branch is not None and not str(branch).startswith("refs/heads/"):
+            return _error(400, f"defaultBranch must be a full ref such as refs/heads/main, got {branch!r}")
+        pipeline["defaultBranch"] = branch
+        pipeline["revision"] += 1
+        self._save()
+        return _json(200, self._definition(pipeline))
 
     def _environments(self, method: str, g: dict[str, str], q: dict[str, str], body: Any) -> Answer:
         if method == "GET":
