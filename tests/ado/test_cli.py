@@ -12,6 +12,13 @@ from mlops.local.fake_ado import FakeAzureDevOps
 from .conftest import PAT
 
 
+@pytest.fixture(autouse=True)
+def _no_twin(restore_environ: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--profile local` points AWS at a running twin by writing os.environ; these commands make no AWS call,
+    # and the environment is restored afterwards (restore_environ) so no later test talks to a twin.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+
+
 def test_plan_exits_2_with_changes_apply_converges_and_plan_then_exits_0(
     fake: FakeAzureDevOps, repo_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
