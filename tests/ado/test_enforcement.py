@@ -4,30 +4,58 @@ approvals answered through the approvals API, branch control, and environments a
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from msrest.authentication import BasicAuthentication
 
-from mlops.ado.desired import Desired
+from mlops.ado.desired import desired
 from mlops.ado.plan import make_plan
 from mlops.ado.project import AdoProject
+from mlops.core.config import load_config
 from mlops.local.ado_checks import FakeProjectChecks, fake_approver
 from mlops.local.fake_ado import FakeAzureDevOps
 from mlops.pipelines.runner import run_pipeline
 
-from .conftest import PAT
+from .conftest import BRIDGE, PAT
+
+
+@pytest.fixture(scope="module")
+def repo_root_module() -> Path:
+    return Path(__file__).resolve().parents[2]
+
 
 DEPLOY = "azure-pipelines/model-deploy.yml"
 
 
+@pytest.fixture(scope="module")
+def _applied_once(repo_root_module: Path) -> Iterator[tuple[FakeAzureDevOps, dict[str, Any]]]:
+    """One organization set up by `mlops ado apply` for the module; each test starts from a copy of its state."""
+    config = load_config(
+        repo_root_module / "mlops.yaml",
+        profile="local",
+        environ={"MLOPS__AZURE_DEVOPS__SETUP__BRIDGE_IDENTITY": BRIDGE},
+    )
+    want = desired(config)
+    with FakeAzureDevOps("local-org", pat=PAT, project="mlops", identities=(want.approvers, BRIDGE)) as server:
+        ado = AdoProject(server.org_url, "mlops", BasicAuthentication("", PAT))
+        current = ado.read(want)
+        ado.apply(want, make_plan(want, current), current, lambda _line: None)
+        assert server.project is not None
+        yield server, copy.deepcopy(server.project.state)
+
+
 @pytest.fixture
-def applied(fake: FakeAzureDevOps, ado: AdoProject, want: Desired) -> FakeAzureDevOps:
-    current = ado.read(want)
-    ado.apply(want, make_plan(want, current), current, lambda _line: None)
-    return fake
+def applied(_applied_once: tuple[FakeAzureDevOps, dict[str, Any]]) -> FakeAzureDevOps:
+    server, state = _applied_once
+    assert server.project is not None
+    server.project.state = copy.deepcopy(state)
+    return server
 
 
 def _pipeline(root: Path, body: str) -> Path:
