@@ -90,6 +90,7 @@ def test_demo_runs_the_whole_flow_through_the_pipeline_files(demo: Demo) -> None
     assert demo.exit_code == 0, demo.stderr[-3000:]
     report = demo.report
     assert [(s["name"], s["status"]) for s in report["stages"]] == [
+        ("Azure DevOps project (mlops ado apply)", "Succeeded"),
         ("Twin up", "Succeeded"),
         ("Build pipeline (model-build.yml)", "Succeeded"),
         ("Approve the model package", "Succeeded"),

@@ -482,13 +482,17 @@ def test_aws_shell_script_gets_the_service_connection(repo: Path, run: Run) -> N
             r"p\.yml:3: unsupported key 'displayname' in a `script` step",
         ),
         ("steps:\n  - pwsh: Write-Host\n", r"p\.yml:2: unsupported step"),
-        ("variables:\n  - group: secrets\nsteps:\n  - script: echo\n", r"p\.yml:2: variable groups are not supported"),
+        (
+            "variables:\n  - group: secrets\nsteps:\n  - script: echo\n",
+            r"p\.yml:2: variable group 'secrets' is read from the Azure DevOps project's library, and this run has no",
+        ),
         (
             "jobs:\n  - job: J\n    strategy:\n      matrix: {}\n    steps: []\n",
             r"p\.yml:3: unsupported key 'strategy'",
         ),
         ("steps:\n  - ${{ insert }}: {}\n", r"p\.yml:2: unsupported template directive \$\{\{ insert \}\}"),
-        ("extends:\n  template: x.yml\n", r"p\.yml:1: `extends:` is not supported"),
+        ("resources:\n  containers: []\nsteps: []\n", r"p\.yml:2: `resources.containers` is not supported"),
+        ("extends:\n  template: x.yml\n", r"p\.yml:2: extended template 'x.yml' not found"),
         ("steps:\n  - script: echo ${{ parameters.nope }}\n", r"p\.yml:2: in \$\{\{parameters\.nope\}\}|p\.yml:2"),
     ],
 )

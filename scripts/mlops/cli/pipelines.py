@@ -17,14 +17,25 @@ def pipelines() -> None:
     """Validate and locally run the Azure Pipelines YAML in azure-pipelines/."""
 
 
+_REPOSITORY = click.option(
+    "--repository",
+    "repositories",
+    multiple=True,
+    metavar="ALIAS=PATH",
+    help="A local checkout of a repository resource, for templates `path@ALIAS`.",
+)
+
+
 @pipelines.command("validate")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_REPOSITORY
 @click.pass_context
-def validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
+def validate(ctx: click.Context, files: tuple[Path, ...], repositories: tuple[str, ...]) -> None:
     """Schema (with AWS Toolkit tasks), no inline secrets, prod only from deployment jobs, `mlops` calls parse,
     and every service connection and environment is one of mlops.yaml's, used where it is permitted.
 
-    FILES default to every .yml under azure-pipelines/.
+    FILES default to every .yml under azure-pipelines/. An environment that is not one of mlops.yaml's is an
+    error naming the expected ones: Azure DevOps would auto-create it without checks.
     """
     from mlops.core.config import Config
     from mlops.core.identities import identities
@@ -40,7 +51,11 @@ def validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
         raise PipelineValidationError(
             f"no pipeline files found under {root / 'azure-pipelines'}", hint="run from the repository root"
         )
-    problems = validate_files(chosen, root=root, identities=identities(config))
+    checkouts = {alias: Path(path) for alias, path in _pairs(repositories, "--repository").items()}
+    found = validate_files(chosen, root=root, identities=identities(config), repositories=checkouts)
+    for warning in (p for p in found if p.severity == "warning"):
+        click.echo(f"warning: {warning.file}:{warning.line}: {warning.message}", err=True)
+    problems = [p for p in found if p.severity != "warning"]
     if problems:
         listing = "\n".join(f"  {problem}" for problem in problems)
         raise PipelineValidationError(
@@ -102,6 +117,7 @@ def _prompt_approver(request: ApprovalRequest) -> bool:
 )
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the run result as JSON.")
 @click.option("--quiet", is_flag=True, help="Only stage/job/step lines, no script output.")
+@_REPOSITORY
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -114,6 +130,7 @@ def run(
     artifacts_dir: Path | None,
     report: Path | None,
     quiet: bool,
+    repositories: tuple[str, ...],
 ) -> None:
     """Run FILE locally: stages, jobs, templates, conditions, approvals; AWS through the twin."""
     from mlops.core.config import find_config_file
@@ -145,6 +162,7 @@ def run(
         _pairs(parameters, "-p"),
         auto_approve=auto_approve,
         approve=approver,
+        repositories={alias: Path(path) for alias, path in _pairs(repositories, "--repository").items()},
         work_dir=work_dir,
         artifacts_dir=artifacts_dir,
         service_connections=service_connections,

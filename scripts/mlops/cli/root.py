@@ -277,8 +277,15 @@ def build_cleanup(obj: Context, branch: str, dry_run: bool) -> None:
     default=None,
     help="Answer the prod approval automatically (default when stdin is not a terminal) or ask.",
 )
+@click.option(
+    "--trigger",
+    type=click.Choice(["runs_api", "webhook"]),
+    default="runs_api",
+    show_default=True,
+    help="How the bridge starts the deploy: the Runs API, or the incoming webhook (model-deploy-webhook.yml).",
+)
 @pass_context
-def demo(obj: Context, report: Path | None, auto_approve: bool | None) -> None:
+def demo(obj: Context, report: Path | None, auto_approve: bool | None, trigger: str) -> None:
     """The whole flow on the local twin: build, approve, bridge, deploy to staging, test, prod."""
     from mlops.core.config import find_config_file
     from mlops.local.flow import Flow
@@ -300,6 +307,7 @@ def demo(obj: Context, report: Path | None, auto_approve: bool | None) -> None:
         twin_directory=twin_dir(config_file),
         approve_prod=approve_prod,
         progress=progress,
+        trigger=trigger,
     )
     try:
         result = flow.run()
@@ -355,6 +363,7 @@ def _print_flow(report: Any) -> None:
 
 
 # ------------------------------------------------------------------------- command groups of other modules
+from mlops.cli.ado import ado as _ado_group  # noqa: E402
 from mlops.cli.bridge import bridge as _bridge_group  # noqa: E402
 from mlops.cli.deploy import deploy as _deploy_group  # noqa: E402
 from mlops.cli.deploy import endpoint_test_command as _test_command  # noqa: E402
@@ -364,6 +373,7 @@ from mlops.cli.local import local as _local_group  # noqa: E402
 from mlops.cli.pipelines import pipelines as _pipelines_group  # noqa: E402
 from mlops.cli.registry import registry as _registry_group  # noqa: E402
 
+cli.add_command(_ado_group)
 cli.add_command(_bridge_group)
 cli.add_command(_deploy_group)
 cli.add_command(_infra_group)

@@ -147,6 +147,33 @@ class EnvironmentNames(_Strict):
     )
 
 
+class AdoSetup(_Strict):
+    """What `mlops ado plan|apply` sets up in the project beyond the identities (mlops/core/identities.py)."""
+
+    repository: str = Field(
+        "", description="the Azure Repos Git repository holding this code; empty: the project's default repository"
+    )
+    default_branch: str = Field(
+        "refs/heads/main", pattern=r"^refs/heads/\S+$", description="the main branch: pipelines' default branch"
+    )
+    pipeline_folder: str = Field("\\mlops", pattern=r"^\\[^\\]*$", description="the pipelines' folder, e.g. '\\mlops'")
+    approvers: str = Field(
+        "[mlops]\\MLOps Approvers",
+        min_length=1,
+        description="the group that approves prod deployments: its display name, e.g. '[mlops]\\MLOps Approvers'",
+    )
+    approval_timeout_minutes: int = Field(
+        1440, ge=1, le=43200, description="how long an approval waits before the stage fails (at most 30 days)"
+    )
+    variable_group: str = Field(
+        "mlops", pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,79}$", description="the variable group the pipelines read"
+    )
+    bridge_identity: str = Field(
+        "",
+        description="the identity (display name) the bridge Lambda queues runs as; empty: not granted by `mlops ado`",
+    )
+
+
 class AzureDevOps(_Strict):
     organization_url: str = Field(
         ...,
@@ -177,6 +204,8 @@ class AzureDevOps(_Strict):
                 "Overview > Tenant ID) or keep oidc_issuer: legacy"
             )
         return self
+
+    setup: AdoSetup = Field(default_factory=AdoSetup)
 
 
 class InstanceGroup(_Strict):

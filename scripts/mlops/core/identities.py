@@ -23,7 +23,12 @@ PIPELINE_FILES: dict[str, str] = {
     "build": "azure-pipelines/model-build.yml",
     "deploy": "azure-pipelines/model-deploy.yml",
     "infrastructure": "azure-pipelines/infrastructure.yml",
+    # The deploy pipeline's webhook-triggered variant (ADO_TRIGGER=webhook): it acts with the deploy
+    # pipeline's connections and environments (`mlops ado` authorises it wherever "deploy" is).
+    "deploy-webhook": "azure-pipelines/model-deploy-webhook.yml",
 }
+# Pipelines that act with another pipeline's permissions: variant -> the pipeline it stands in for.
+PIPELINE_VARIANTS: dict[str, str] = {"deploy-webhook": "deploy"}
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from mlops.local.fake_ado_project import LOCATIONS, ProjectStore
 
 RUNS_LOCATION_ID = "7859261e-d2e9-4a68-b820-a5d84cc5bb3d"
 PIPELINES_LOCATION_ID = "28e1305e-2afe-47bf-abaf-cbb0e6a91988"
@@ -181,16 +184,25 @@ class FakeAzureDevOps:
         pipelines: dict[int, set[str] | None] | None = None,
         on_trigger: Callable[[Trigger], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        project: str | None = None,
+        store: Path | None = None,
+        identities: tuple[str, ...] = (),
     ) -> None:
         """`pat` / `bearer_tokens`: the credentials accepted (none given: any caller is let in).
         `pipelines`: known pipeline ids with their declared template parameters (None: any parameter);
-        None accepts every pipeline id and parameter."""
+        None accepts every pipeline id and parameter.
+        `project`: serve that project's APIs (pipelines, environments, checks, service connections, pipeline
+        permissions, variable groups, identities, ACLs, approvals: mlops.local.fake_ado_project), with its
+        state in the JSON file `store` and `identities` (users and groups) in the organization."""
         self.organization = organization
         self.pat = pat
         self.bearer_tokens = tuple(bearer_tokens)
         self.pipelines = pipelines
         self.on_trigger = on_trigger
         self._clock = clock
+        self.project = (
+            ProjectStore(project, store=store, identities=identities, clock=clock) if project is not None else None
+        )
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._runs: list[FakeRun] = []
@@ -410,6 +422,19 @@ class FakeAzureDevOps:
             return self._options(request)
         if kind in ("builds", "tags"):
             return self._build_api(request, kind)
+        if self.project is not None and kind == "other":
+            org = request.path.strip("/").split("/", 1)[0]
+            if org.lower() != self.organization.lower():
+                return _wrapped_error(404, f"no organization at {request.path}")
+            if not _api_version(request):
+                return _wrapped_error(400, "No api-version was supplied for the request: add it to Accept or the query")
+            try:
+                body = request.json() if request.body else None
+            except ValueError:
+                return _wrapped_error(400, "the request body is not JSON")
+            answer = self.project.handle(request.method, request.path, request.query, body, self.organization)
+            if answer is not None:
+                return answer
         match = _RUNS_PATH.match(request.path)
         if match is None or match["org"].lower() != self.organization.lower():
             return _wrapped_error(
@@ -477,6 +502,20 @@ class FakeAzureDevOps:
                 "releasedVersion": "7.1",
             },
         ]
+        if self.project is not None:
+            locations += [
+                {
+                    "id": location_id,
+                    "area": area,
+                    "resourceName": resource,
+                    "routeTemplate": template,
+                    "resourceVersion": 1,
+                    "minVersion": 1.0,
+                    "maxVersion": 7.2,
+                    "releasedVersion": "7.1",
+                }
+                for location_id, area, resource, template in LOCATIONS
+            ]
         return _json(200, {"count": len(locations), "value": locations})
 
     def _build_api(self, request: RecordedRequest, kind: str) -> tuple[int, dict[str, str], bytes]:
@@ -705,6 +744,12 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as Azure DevOps; every answer carries Content-Length
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; with Nagle's algorithm the body then waits for the client's
+        # delayed ACK (about 40 ms a request on loopback).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _serve(self) -> None:
         url = urlsplit(self.path)

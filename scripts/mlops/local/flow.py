@@ -1,8 +1,9 @@
 """`mlops demo`: the whole cross-cloud flow on this machine, driven by the real pipeline files.
 
-    twin up -> model-build.yml (local runner) -> approve the package -> registry event -> bridge
-    Lambda handler -> fake Azure DevOps (Runs API) -> model-deploy.yml (local runner): verify,
-    staging deploy and tests, prod approval, prod deploy, smoke tests -> report
+    mlops ado apply (fake Azure DevOps) -> twin up -> model-build.yml (local runner) -> approve the
+    package -> registry event -> bridge Lambda handler -> fake Azure DevOps (Runs API) -> model-deploy.yml
+    (local runner, under the project's checks): verify, staging deploy and tests, prod approval (through
+    the fake's approvals API), prod deploy, smoke tests -> report
 
 Every arrow is the real thing: the bridge is `mlops_bridge.handler.handler` reading the event from the
 approval rule's queue (the Lambda's trigger in AWS), the Runs API call is the azure-devops SDK over
@@ -28,16 +29,19 @@ import boto3
 
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError
+from mlops.local.ado_checks import FakeProjectChecks, fake_approver, webhook_pipelines
 from mlops.local.bootstrap import APPROVAL_RULE
-from mlops.local.fake_ado import FakeAzureDevOps
+from mlops.local.fake_ado import FakeAzureDevOps, WebhookDelivery
 from mlops.local.twin import TwinState, automation_session, down, environment, up
-from mlops.pipelines.results import ApprovalRequest, RunEvent, RunResult
+from mlops.pipelines.results import RunEvent, RunResult
 
 DEPLOY_PIPELINE = "azure-pipelines/model-deploy.yml"
+WEBHOOK_PIPELINE = "azure-pipelines/model-deploy-webhook.yml"
 BUILD_PIPELINE = "azure-pipelines/model-build.yml"
 ORGANIZATION = "local-org"
 PROD_ENVIRONMENT = "mlops-prod"
 BRIDGE_FUNCTION = "mlops-bridge"  # infra/templates/automation.yaml BridgeFunction
+WEBHOOK_NAME = "mlops-model-approved"  # azure-pipelines/model-deploy-webhook.yml resources.webhooks connection
 
 
 class DemoError(MlopsError):
@@ -102,7 +106,13 @@ class Flow:
         twin_directory: Path,
         approve_prod: Callable[[str], bool],
         progress: Callable[[str], None],
+        trigger: str = "runs_api",
     ) -> None:
+        """trigger: how the bridge starts the deploy (its ADO_TRIGGER): `runs_api` (model-deploy.yml through the
+        Runs API) or `webhook` (an HMAC-signed incoming webhook that starts model-deploy-webhook.yml)."""
+        if trigger not in ("runs_api", "webhook"):
+            raise DemoError(f"unknown trigger {trigger!r}", hint="use runs_api or webhook")
+        self.trigger = trigger
         self.config = config
         self.repo_root = repo_root
         self.twin_directory = twin_directory
@@ -115,6 +125,7 @@ class Flow:
         self._fake: FakeAzureDevOps | None = None
         self._twin_done = threading.Event()
         self._twin_failure: BaseException | None = None
+        self._ado_token = "twin-pat-" + os.urandom(8).hex()
 
     def _stage(self, name: str, action: Callable[[], str]) -> None:
         self.progress(f"==> {name}")
@@ -139,10 +150,12 @@ class Flow:
         twin = threading.Thread(target=self._twin_up_in_background, name="twin-up", daemon=True)
         twin.start()
         try:
+            self._stage("Azure DevOps project (mlops ado apply)", self._ado_setup)
             self._stage("Build pipeline (model-build.yml)", self._build)
             self._stage("Approve the model package", self._approve)
             self._stage("Registry event -> bridge -> Azure DevOps run", self._bridge)
-            self._stage("Deploy pipeline (model-deploy.yml)", self._deploy)
+            deploy_file = Path(DEPLOY_PIPELINE if self.trigger == "runs_api" else WEBHOOK_PIPELINE).name
+            self._stage(f"Deploy pipeline ({deploy_file})", self._deploy)
             self._collect_endpoints()
         finally:
             twin.join()
@@ -150,6 +163,32 @@ class Flow:
             if self._fake is not None:
                 self._fake.stop()
         return self.report
+
+    def _ado_setup(self) -> str:
+        """The fake organization, set up as users set up theirs: `mlops ado apply` through the SDK."""
+        from msrest.authentication import BasicAuthentication
+
+        from mlops.ado.desired import desired
+        from mlops.ado.plan import make_plan
+        from mlops.ado.project import AdoProject
+
+        os.environ.setdefault("AZURE_DEVOPS_CACHE_DIR", str(self.twin_directory / "azure-devops-cache"))
+        want = desired(self.config)
+        self._fake = FakeAzureDevOps(
+            ORGANIZATION,
+            pat=self._ado_token,
+            on_trigger=self._runs.put,
+            project=self.config.azure_devops.project,
+            # In memory: the twin coming up beside this stage starts from an empty directory (`down`), and the
+            # demo shows a first setup; the fake's JSON store is for organizations that outlive one run.
+            store=None,
+            identities=(want.approvers,),
+        ).start()
+        project = AdoProject(self._fake.org_url, want.project, BasicAuthentication("", self._ado_token))
+        current = project.read(want)
+        plan = make_plan(want, current)
+        project.apply(want, plan, current, lambda _line: None)
+        return f"{len(plan.actions)} changes in {self._fake.org_url}/{want.project}"
 
     def _twin_up_in_background(self) -> None:
         try:
@@ -209,6 +248,8 @@ class Flow:
     def _build(self) -> str:
         from mlops.pipelines.runner import run_pipeline
 
+        if self._fake is None or self._fake.project is None:
+            raise DemoError("the fake Azure DevOps project is not set up", hint="the flow sets it up first")
         result = run_pipeline(
             self.repo_root / BUILD_PIPELINE,
             {"runChecks": "false", "waitTimeoutSeconds": "600"},
@@ -217,6 +258,8 @@ class Flow:
                 "Build.SourceBranchName": "main",
                 "Build.Reason": "Manual",
             },
+            # The build, too, may use only what `mlops ado apply` authorised it for (aws-build, no environment).
+            project=FakeProjectChecks(self._fake.project, BUILD_PIPELINE),
             **self._runner_kwargs(),
         )
         self.report.add_steps(result)
@@ -266,12 +309,14 @@ class Flow:
         function = session.client("lambda").get_function_configuration(FunctionName=BRIDGE_FUNCTION)
         variables = {k: str(v) for k, v in ((function.get("Environment") or {}).get("Variables") or {}).items()}
         # The operator writes the Azure DevOps credential into the template's (empty) secret: docs/setup.md.
-        token = "twin-pat-" + os.urandom(8).hex()
+        token = self._ado_token
         session.client("secretsmanager").put_secret_value(
             SecretId=variables["ADO_AUTH_SECRET_ARN"], SecretString=json.dumps({"type": "pat", "token": token})
         )
         deploy_id = self.config.azure_devops.pipelines.deploy
-        fake = self._fake = FakeAzureDevOps(ORGANIZATION, pat=token, on_trigger=self._runs.put).start()
+        fake = self._fake
+        if fake is None:
+            raise DemoError("the fake Azure DevOps is not up", hint="the flow starts it in its first stage")
         # Lambda runs the handler with its execution role's credentials: the twin assumes the role as the
         # Lambda service principal, which is all the role's trust policy admits.
         from mlops.local.iam.state import service_access_key
@@ -298,6 +343,15 @@ class Flow:
             "ADO_ORG_URL": fake.org_url,
             "AZURE_DEVOPS_CACHE_DIR": str(self.twin_directory / "azure-devops-cache"),
         }
+        if self.trigger == "webhook":
+            # The organisation's incoming webhook service connection and the bridge's shared secret.
+            hmac_secret = os.urandom(16).hex()
+            fake.register_webhook(WEBHOOK_NAME, secret=hmac_secret)
+            session.client("secretsmanager").put_secret_value(
+                SecretId=variables["ADO_AUTH_SECRET_ARN"],
+                SecretString=json.dumps({"type": "webhook", "hmac_secret": hmac_secret}),
+            )
+            lambda_env.update({"ADO_TRIGGER": "webhook", "ADO_WEBHOOK_NAME": WEBHOOK_NAME})
         sqs = session.client("sqs")
         messages = sqs.receive_message(
             QueueUrl=self.state.approval_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
@@ -324,6 +378,11 @@ class Flow:
                 )
             self.progress(f"    bridge: {invocation.stdout.strip().splitlines()[-1]}")
             sqs.delete_message(QueueUrl=self.state.approval_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if self.trigger == "webhook":
+            deliveries = fake.webhook_deliveries
+            if len(deliveries) != 1:
+                raise DemoError(f"expected exactly one webhook delivery, found {len(deliveries)}")
+            return f"webhook {WEBHOOK_NAME} with {json.dumps(deliveries[0].payload)}"
         runs = fake.runs
         if len(runs) != 1:
             raise DemoError(f"expected exactly one Azure DevOps run, found {len(runs)}")
@@ -332,27 +391,66 @@ class Flow:
     def _deploy(self) -> str:
         from mlops.pipelines.runner import run_pipeline
 
-        run = self._runs.get(timeout=5)  # put there by the fake Azure DevOps when the bridge started the run
-        parameters = dict(run.template_parameters)
+        trigger = self._runs.get(timeout=5)  # put there by the fake Azure DevOps when the bridge started the run
+        if self._fake is None or self._fake.project is None:
+            raise DemoError("the fake Azure DevOps project is not set up", hint="the flow sets it up first")
+        store = self._fake.project
+        if isinstance(trigger, WebhookDelivery):
+            started = webhook_pipelines(store, self.repo_root, trigger.name, trigger.payload)
+            if len(started) != 1:
+                raise DemoError(
+                    f"the webhook {trigger.name} should start exactly one pipeline, it starts {started or 'none'}",
+                    hint=f"declare it under resources.webhooks of one pipeline ({WEBHOOK_PIPELINE})",
+                )
+            pipeline_file, alias = started[0]
+            parameters: dict[str, str] = {}
+            payloads: dict[str, Any] = {alias: trigger.payload}
+            branch = self.config.azure_devops.setup.default_branch  # a webhook cannot choose a branch
+            run_id = None
+        else:
+            pipeline_file, parameters, payloads = DEPLOY_PIPELINE, dict(trigger.template_parameters), {}
+            branch = trigger.ref_name or "refs/heads/main"  # the branch the run was queued on
+            run_id = trigger.id
+        # Only environments with an approval check ask (prod); the answer goes through the approvals API.
+        checks = FakeProjectChecks(store, pipeline_file)  # connections and environments, as `ado apply` set them
         result = run_pipeline(
-            self.repo_root / DEPLOY_PIPELINE,
+            self.repo_root / pipeline_file,
             parameters,
-            approve=self._approval,
+            approve=fake_approver(store, self._answer_approval),
+            project=checks,
+            variables={"Build.SourceBranch": branch},
+            webhook_payloads=payloads,
             **self._runner_kwargs(),
         )
         self.report.add_steps(result)
         status = result.status
-        if self._fake is not None:  # report the outcome back on the run, as Azure DevOps shows it
-            self._fake.set_run_state(run.id, "completed", "succeeded" if status.lower() == "succeeded" else "failed")
+        if run_id is not None:  # report the outcome back on the run, as Azure DevOps shows it
+            self._fake.set_run_state(run_id, "completed", "succeeded" if status.lower() == "succeeded" else "failed")
         if status.lower() != "succeeded":
-            raise DemoError(f"model-deploy.yml ended {status}", hint="see the stage output above")
+            raise DemoError(f"{Path(pipeline_file).name} ended {status}", hint="see the stage output above")
         return status
 
-    def _approval(self, request: ApprovalRequest) -> bool:
-        # In Azure DevOps only the prod environment carries an approval check (docs/setup.md).
-        if request.environment != PROD_ENVIRONMENT:
-            return True
-        return self.approve_prod(request.environment)
+    def _answer_approval(self, approval: dict[str, Any]) -> None:
+        """The approver's answer, through Approvals - Update of the fake's REST API (as a person in the UI)."""
+        import base64
+        import urllib.request
+
+        environment = str(approval["pipeline"]["environment"])
+        status = "approved" if self.approve_prod(environment) else "rejected"
+        if self._fake is None:
+            raise DemoError("the fake Azure DevOps is not up")
+        request = urllib.request.Request(  # noqa: S310 - the loopback fake's http URL
+            f"{self._fake.org_url}/{self.config.azure_devops.project}/_apis/pipelines/approvals"
+            "?api-version=7.1-preview.1",
+            data=json.dumps([{"approvalId": approval["id"], "status": status, "comment": "mlops demo"}]).encode(),
+            method="PATCH",
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": "Basic " + base64.b64encode(f":{self._ado_token}".encode()).decode(),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the loopback fake
+            response.read()
 
     def _collect_endpoints(self) -> None:
         for stage_name in ("staging", "prod"):

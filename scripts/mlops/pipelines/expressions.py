@@ -326,6 +326,11 @@ _FUNCTIONS: dict[str, tuple[int, int | None, Callable[..., Any]]] = {
     "join": (2, 2, lambda sep, items: to_str(sep).join(to_str(i) for i in items) if isinstance(items, list) else ""),
     "length": (1, 1, lambda value: len(value) if isinstance(value, (str, list, dict)) else 0),
     "converttojson": (1, 1, lambda value: json.dumps(value, indent=2)),
+    # What enterprise templates use beside those: split/trim on parameters, xor and iif in conditions.
+    "split": (2, 2, lambda value, separator: to_str(value).split(to_str(separator)) if to_str(value) else []),
+    "trim": (1, 1, lambda value: to_str(value).strip()),
+    "xor": (2, 2, lambda a, b: to_bool(a) != to_bool(b)),
+    "iif": (3, 3, lambda condition, yes, no: yes if to_bool(condition) else no),
 }
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from mlops.core.errors import PipelineError
 from mlops.pipelines.expressions import RUNTIME, to_str
-from mlops.pipelines.loader import LDict, LList, Located, LStr, load_yaml
+from mlops.pipelines.loader import LDict, LList, Located, LStr, load_yaml, plain
+from mlops.pipelines.resources import Resources, checkout_for, parse_resources
 from mlops.pipelines.tasks import REQUIRED_INPUTS, TASKS
 from mlops.pipelines.template import bind_parameters, compile_scope, expand, fail
 
@@ -29,7 +30,11 @@ PIPELINE_KEYS = {
     "pool",
     "appendCommitMessageToRunName",
     "lockBehavior",
+    "resources",
+    "extends",
 }
+# What a template that a pipeline `extends:` may hold (its parameters, and the pipeline's body).
+EXTENDS_TEMPLATE_KEYS = {"parameters", "variables", "stages", "jobs", "steps", "pool", "lockBehavior"}
 STAGE_KEYS = {"stage", "displayName", "dependsOn", "condition", "variables", "jobs", "pool", "lockBehavior"}
 JOB_KEYS = {
     "job",
@@ -63,6 +68,7 @@ class Variable:
     name: str
     value: Any  # a string, or an LStr `$[ ... ]` runtime expression
     where: str
+    group: str | None = None  # `- group: NAME`: a variable group of the project's library, read at run time
 
 
 @dataclass
@@ -110,6 +116,15 @@ class Stage:
     where: str
 
 
+@dataclass(frozen=True)
+class Extends:
+    """The template a pipeline extends: what a "required template" check compares."""
+
+    repository: str  # the repository resource's name, or "self"
+    path: str
+    where: str
+
+
 @dataclass
 class Pipeline:
     file: str
@@ -117,12 +132,20 @@ class Pipeline:
     variables: list[Variable]
     stages: list[Stage]
     implicit_stage: bool
+    resources: Resources = field(default_factory=Resources)
+    extends: Extends | None = None
 
 
 class _Builder:
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, resources: Resources | None = None, repositories: Mapping[str, Path] | None = None
+    ) -> None:
         self.root = root
         self.compile_variables: dict[str, Any] = {}
+        self.resources = resources or Resources()
+        self.repositories = dict(repositories or {})
+        # display name -> (absolute path, root of its repository): where a template's own references resolve.
+        self.files: dict[str, tuple[Path, Path]] = {}
 
     def display(self, path: Path) -> str:
         try:
@@ -130,16 +153,31 @@ class _Builder:
         except ValueError:
             return str(path)
 
+    def register(self, display: str, path: Path, repository_root: Path) -> None:
+        self.files[display] = (path.resolve(), repository_root)
+
+    def locate(self, raw: LStr | str, reference_file: str) -> tuple[Path, str, Path]:
+        """(path, display name, repository root) of a template reference `path` or `path@alias`."""
+        path_text, sep, alias = str(raw).partition("@")
+        if sep and alias != "self":
+            checkout = checkout_for(self.resources, alias, self.repositories, raw)
+            relative = path_text.lstrip("/")
+            return checkout / relative, f"{relative}@{alias}", checkout
+        if sep:  # path@self: this repository, from its root
+            path = self.root / path_text.lstrip("/")
+            return path, self.display(path), self.root
+        source, repository_root = self.files.get(reference_file, (self.root / reference_file, self.root))
+        path = repository_root / path_text.lstrip("/") if path_text.startswith("/") else source.parent / path_text
+        if repository_root == self.root:
+            return path, self.display(path), repository_root
+        alias_of = reference_file.rsplit("@", 1)[-1]
+        return path, f"{path.resolve().relative_to(repository_root)}@{alias_of}", repository_root
+
     # -------------------------------------------------------------------- templates
     def template(self, reference: LDict, section: str, *, predefined: Mapping[str, Any]) -> Any:
         raw = reference["template"]
-        if not isinstance(raw, str) or "@" in raw:
-            raise fail(
-                raw,
-                f"unsupported template reference {to_str(raw)!r}",
-                hint="use a path in this repository",
-                container=reference,
-            )
+        if not isinstance(raw, str):
+            raise fail(raw, f"unsupported template reference {to_str(raw)!r}", container=reference)
         unknown = set(reference) - {"template", "parameters"}
         if unknown:
             raise fail(
@@ -148,17 +186,17 @@ class _Builder:
                 hint=UNSUPPORTED_HINT,
                 container=reference,
             )
-        base = Path(reference.file).parent if not raw.startswith("/") else self.root
-        path = (self.root / base / raw.lstrip("/")) if not base.is_absolute() else base / raw.lstrip("/")
+        path, name, repository_root = self.locate(raw, reference.file)
         if not path.is_file():
             raise fail(
                 raw,
-                f"template {raw!r} not found (looked for {self.display(path)})",
-                hint="fix the path; it is relative to the file that references it",
+                f"template {raw!r} not found (looked for {path if '@' in name else self.display(path)})",
+                hint="fix the path; it is relative to the file that references it (to the repository's root "
+                "for path@alias)",
                 container=reference,
             )
-        document = load_yaml(path, display=self.display(path))
-        name = self.display(path)
+        self.register(name, path, repository_root)
+        document = load_yaml(path, display=name)
         if not isinstance(document, LDict):
             raise PipelineError(f"{name}:1: a template must be a mapping with `{section}:`")
         allowed = {"parameters", section}
@@ -178,6 +216,37 @@ class _Builder:
         bound = bind_parameters(document, given, file=name, at=reference)
         scope = compile_scope(bound, {**predefined, **self.compile_variables}, name)
         return expand(document[section], scope)
+
+    def extended(self, root: LDict, predefined: Mapping[str, Any]) -> tuple[LDict, Extends]:
+        """The body of the template `root` extends, expanded with the parameters `extends:` passes."""
+        extends = root["extends"]
+        if not isinstance(extends, LDict) or "template" not in extends:
+            raise fail(extends, "`extends:` needs `template:` (and optionally `parameters:`)", container=root)
+        self.check_keys(extends, {"template", "parameters"}, "`extends:`")
+        present = [key for key in ("stages", "jobs", "steps") if key in root]
+        if present:
+            raise fail(
+                present[0],
+                f"a pipeline that uses `extends:` cannot also have `{present[0]}:`; the template provides them",
+                container=root,
+            )
+        raw = extends["template"]
+        path, name, repository_root = self.locate(raw, root.file)
+        if not path.is_file():
+            raise fail(raw, f"extended template {raw!r} not found (looked for {path})", container=extends)
+        self.register(name, path, repository_root)
+        document = load_yaml(path, display=name)
+        if not isinstance(document, LDict):
+            raise PipelineError(f"{name}:1: an extended template must be a mapping")
+        self.check_keys(document, EXTENDS_TEMPLATE_KEYS, f"the extended template {name}")
+        given = extends.get("parameters") or {}
+        if not isinstance(given, dict):
+            raise fail(given, "`extends.parameters:` must be a mapping", container=extends)
+        bound = bind_parameters(document, given, file=name, at=extends)
+        body = expand(document, compile_scope(bound, {**predefined, **self.compile_variables}, name))
+        path_text, _, alias = str(raw).partition("@")
+        repository = "self" if alias in ("", "self") else self.resources.repositories[alias].name
+        return body, Extends(repository, path_text.lstrip("/"), extends.where())
 
     # -------------------------------------------------------------------- elements
     def check_keys(self, node: LDict, allowed: set[str], what: str) -> None:
@@ -205,10 +274,8 @@ class _Builder:
             if isinstance(item, LDict) and "template" in item:
                 result.extend(self.variables(self.template(item, "variables", predefined=predefined), predefined, item))
             elif isinstance(item, LDict) and "group" in item:
-                raise PipelineError(
-                    f"{at}: variable groups are not supported by the local runner",
-                    hint="pass the values with -p or define them under `variables:`",
-                )
+                self.check_keys(item, {"group"}, "a variable group reference")
+                result.append(Variable("", None, at, group=to_str(item["group"])))
             elif isinstance(item, LDict) and "name" in item:
                 self.check_keys(item, {"name", "value", "readonly"}, "a variable")
                 result.append(Variable(str(item["name"]), item.get("value", ""), at))
@@ -473,30 +540,54 @@ def load_pipeline(
     root: Path | None = None,
     predefined: Mapping[str, Any] | None = None,
     parameters_as_text: bool = True,
+    repositories: Mapping[str, Path] | None = None,
+    webhook_payloads: Mapping[str, Any] | None = None,
 ) -> Pipeline:
-    """Compile one pipeline file: parameters bound, templates and `${{ }}` expanded, structure checked."""
+    """Compile one pipeline file: parameters bound, templates and `${{ }}` expanded, structure checked.
+
+    repositories: local checkouts of repository resources (alias or repository name -> folder), for
+        templates `path@alias` and `extends: template: path@alias`.
+    webhook_payloads: the payload of each webhook resource that triggered the run (alias -> JSON), visible
+        as `${{ parameters.<alias>.<field> }}`.
+    """
     root = (root or Path.cwd()).resolve()
-    builder = _Builder(root)
-    name = builder.display(path)
+    probe = _Builder(root)
+    name = probe.display(path)
     document = load_yaml(path, display=name)
     if not isinstance(document, LDict):
         raise PipelineError(f"{name}:1: a pipeline must be a mapping", hint="start with `stages:`, `jobs:` or `steps:`")
-    if "extends" in document or "resources" in document:
-        key = "extends" if "extends" in document else "resources"
-        raise fail(key, f"`{key}:` is not supported by the local runner", hint=UNSUPPORTED_HINT, container=document)
-    builder.check_keys(document, PIPELINE_KEYS, "a pipeline")
-    predefined = dict(predefined or {})
+    probe.check_keys(document, PIPELINE_KEYS, "a pipeline")
+    resources = parse_resources(document)
+    builder = _Builder(root, resources, repositories)
+    builder.register(name, path, root)
+    predefined = {**resources.predefined(predefined or {}), **dict(predefined or {})}
     bound = bind_parameters(document, dict(parameters or {}), file=name, from_text=parameters_as_text)
+    payloads = dict(webhook_payloads or {})
+    unknown_hooks = sorted(set(payloads) - set(resources.webhooks))
+    if unknown_hooks:
+        raise PipelineError(
+            f"{name}: no webhook resource {unknown_hooks[0]!r}; declared: {sorted(resources.webhooks) or 'none'}",
+            hint="declare it under resources.webhooks or fix the alias",
+        )
+    for alias in resources.webhooks:
+        if alias in bound:
+            raise PipelineError(f"{resources.webhooks[alias].where}: webhook alias {alias!r} is also a parameter name")
+        bound[alias] = plain(payloads.get(alias, {}))
     # Compile-time `variables.x` sees the pipeline's literal variables, as in Azure.
     raw_variables = document.get("variables")
     scope = compile_scope(bound, predefined, name)
     expanded = expand(document, scope)
     variables = builder.variables(expanded.get("variables"), predefined, expanded)
-    builder.compile_variables = {v.name: v.value for v in variables if not _is_runtime(v.value)}
+    builder.compile_variables = {v.name: v.value for v in variables if v.group is None and not _is_runtime(v.value)}
     if raw_variables is not None:
         # Re-expand with the variables visible, so `${{ variables.x }}` resolves everywhere below.
         scope = compile_scope(bound, {**predefined, **builder.compile_variables}, name)
         expanded = expand(document, scope)
+    extends = None
+    if "extends" in expanded:
+        expanded, extends = builder.extended(expanded, predefined)
+        extra = builder.variables(expanded.get("variables"), predefined, expanded)
+        variables = [*variables, *extra]
     sections = [key for key in ("stages", "jobs", "steps") if key in expanded]
     if len(sections) != 1:
         raise fail(
@@ -532,7 +623,8 @@ def load_pipeline(
         raise fail(expanded, "the pipeline has no stages", container=expanded)
     _unique([stage.name for stage in stages], expanded, "stage")
     _check_dependencies(stages)
-    return Pipeline(name, bound, variables, stages, implicit)
+    parameters_only = {k: v for k, v in bound.items() if k not in resources.webhooks}
+    return Pipeline(name, parameters_only, variables, stages, implicit, resources, extends)
 
 
 def _is_runtime(value: Any) -> bool:

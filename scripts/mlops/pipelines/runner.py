@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import PipelineError, PipelineRunError
+from mlops.pipelines.checks import ProjectChecks
 from mlops.pipelines.expressions import (
     RUNTIME,
     CaseInsensitive,
@@ -125,6 +126,7 @@ class _Options:
     artifacts_dir: Path
     emit: Callable[[RunEvent], None]
     clock: Callable[[], float]
+    project: ProjectChecks | None = None
 
 
 def run_pipeline(
@@ -143,6 +145,9 @@ def run_pipeline(
     run_id: int | None = None,
     parameters_as_text: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    project: ProjectChecks | None = None,
+    repositories: Mapping[str, Path] | None = None,
+    webhook_payloads: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run one pipeline file locally and return what happened; raises `PipelineError` if it cannot compile.
 
@@ -152,6 +157,12 @@ def run_pipeline(
     variables: predefined variables to override (e.g. `Build.SourceBranch`, `Build.Reason`), or
         queue-time variables, as the Runs API's `variables` would.
     env: the process environment steps start from (default: this process's).
+    project: what the Azure DevOps project enforces (pipeline permissions on connections and environments,
+        branch control, which environments have an approval, auto-created environments); see
+        mlops.pipelines.checks. A refused stage fails before any job runs or obtains credentials.
+        Variable groups (`- group: NAME`) are read from it at run time.
+    repositories: local checkouts of repository resources (templates `path@alias`, `extends`).
+    webhook_payloads: alias -> payload of the webhook resource that triggered the run.
     """
     started = clock()
     path = Path(path)
@@ -165,8 +176,16 @@ def run_pipeline(
     )
     predefined.update(variables or {})
     pipeline = load_pipeline(
-        path, parameters, root=sources_dir, predefined=predefined, parameters_as_text=parameters_as_text
+        path,
+        parameters,
+        root=sources_dir,
+        predefined=predefined,
+        parameters_as_text=parameters_as_text,
+        repositories=repositories,
+        webhook_payloads=webhook_payloads,
     )
+    for name, value in pipeline.resources.predefined(predefined).items():  # resources.pipeline.<alias>.* ...
+        predefined.setdefault(name, value)
     for folder in (work_dir, artifacts_dir, work_dir / "_temp", work_dir / "TestResults", work_dir / "b"):
         folder.mkdir(parents=True, exist_ok=True)
     options = _Options(
@@ -179,6 +198,7 @@ def run_pipeline(
         artifacts_dir,
         progress or (lambda _event: None),
         clock,
+        project,
     )
     return _Run(pipeline, predefined, options, run_id).execute(started)
 
@@ -239,12 +259,29 @@ class _Run:
 
     def _assign(self, target: CaseInsensitive, definitions: list[Variable], scope: Scope) -> None:
         for variable in definitions:
+            if variable.group is not None:
+                target.update(self._variable_group(variable))
+                continue
             value = variable.value
             if isinstance(value, str) and RUNTIME.match(value):
                 value = self._evaluate(RUNTIME.match(value).group(1), scope, variable.where)  # type: ignore[union-attr]
             else:
                 value = substitute_macros(to_str(value), target)
             target[variable.name] = to_str(value)
+
+    def _variable_group(self, variable: Variable) -> Mapping[str, str]:
+        project = self.options.project
+        if project is None:
+            raise PipelineRunError(
+                f"{variable.where}: variable group {variable.group!r} is read from the Azure DevOps project's library, "
+                "and this run has no project",
+                hint="run it through the twin's fake Azure DevOps (`mlops ado apply` creates the group), or replace "
+                "the group by `variables:` for a local run",
+            )
+        answer = project.variable_group(str(variable.group))
+        if isinstance(answer, str):
+            raise PipelineRunError(f"{variable.where}: {answer}", hint="authorise the group: `mlops ado apply`")
+        return answer
 
     def _evaluate(self, text: str, scope: Scope, where: str) -> Any:
         try:
@@ -304,7 +341,7 @@ class _Run:
         variables["System.StageName"] = stage.name
         variables["System.StageDisplayName"] = stage.display_name
         self._assign(variables, stage.variables, self._scope(variables, dependencies))
-        if not self._approve(stage, result):
+        if not self._authorized(stage, result) or not self._approve(stage, result):
             result.seconds = self.options.clock() - started
             return result
         for job in _ordered(stage.jobs):
@@ -335,9 +372,49 @@ class _Run:
             for key, value in outputs.items()
         }
 
+    def _refuse(self, stage: Stage, result: StageResult, reason: str) -> bool:
+        result.status = FAILED
+        result.reason = reason
+        self.result.issues.append(Issue("error", reason, stage.name, "", ""))
+        self.emit("issue", f"stage {stage.name}: {reason}", stage=stage.name, status=FAILED)
+        for job in stage.jobs:
+            result.jobs.append(JobResult(job.name, job.display_name, SKIPPED, 0.0, job.environment, reason=reason))
+        return False
+
+    def _authorized(self, stage: Stage, result: StageResult) -> bool:
+        """Pipeline permissions on every service connection the stage names, before any job runs."""
+        project = self.options.project
+        if project is None:
+            return True
+        for job in stage.jobs:
+            for step in job.steps:
+                connection = step.inputs.get("awsCredentials")
+                if connection in (None, ""):
+                    continue
+                refusal = project.connection_refusal(job.name, to_str(step.task or step.kind), to_str(connection))
+                if refusal is not None:
+                    return self._refuse(stage, result, refusal)
+        return True
+
     def _approve(self, stage: Stage, result: StageResult) -> bool:
         environments = sorted({job.environment for job in stage.jobs if job.environment})
+        branch = to_str(self.pipeline_variables.get("Build.SourceBranch", ""))
         for environment in environments:
+            if self.options.project is not None:
+                job_name = next(j.name for j in stage.jobs if j.environment == environment)
+                decision = self.options.project.enter_environment(job_name, environment, branch, self.pipeline.extends)
+                if decision.created:
+                    warning = (
+                        f"environment {environment} did not exist and was created on first use without any "
+                        "checks (no approval, no branch control): create it with `mlops ado apply`"
+                    )
+                    self.result.issues.append(Issue("warning", warning, stage.name, job_name, ""))
+                    self.emit("issue", f"stage {stage.name}: warning: {warning}", stage=stage.name)
+                if decision.refusal is not None:
+                    return self._refuse(stage, result, decision.refusal)
+                if not decision.approval_required:
+                    self.result.approvals.append(Approval(stage.name, environment, True, "no approval check"))
+                    continue
             request = ApprovalRequest(
                 self.pipeline.file, self.run_id, stage.name, environment, plain(self.pipeline.parameters)
             )

@@ -40,9 +40,11 @@ class Problem:
     file: str
     line: int
     message: str
+    severity: str = "error"  # error | warning (reported, does not fail validation)
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}: {prefix}{self.message}"
 
 
 def _patch_types(node: Any) -> None:

@@ -14,12 +14,12 @@ deployment job on that environment (`identity_problems`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import PipelineError
-from mlops.core.identities import PIPELINE_FILES, Identities
+from mlops.core.identities import PIPELINE_FILES, PIPELINE_VARIANTS, Identities
 from mlops.pipelines.commands import OPAQUE, Invocation, check, invocations
 from mlops.pipelines.loader import LDict, LList, LStr, load_yaml
 from mlops.pipelines.model import Pipeline, Step, load_pipeline
@@ -57,12 +57,24 @@ def is_template(path: Path) -> bool:
 
 
 def validate_files(
-    files: Iterable[Path], *, root: Path | None = None, identities: Identities | None = None
+    files: Iterable[Path],
+    *,
+    root: Path | None = None,
+    identities: Identities | None = None,
+    repositories: Mapping[str, Path] | None = None,
+    environments: Iterable[str] | None = None,
 ) -> list[Problem]:
+    """identities: mlops.yaml's connections and environments; a pipeline naming others fails (errors).
+    repositories: local checkouts of repository resources (templates `path@alias`).
+    environments: without identities, the environments the project has; any other environment a pipeline
+        names is a warning: Azure DevOps would create it on first use, without checks."""
     root = (root or Path.cwd()).resolve()
     problems: list[Problem] = []
+    known = None if environments is None else {e.lower() for e in environments}
     for path in files:
-        problems.extend(validate_file(path, root=root, identities=identities))
+        problems.extend(
+            validate_file(path, root=root, identities=identities, repositories=repositories, environments=known)
+        )
     return problems
 
 
@@ -73,7 +85,14 @@ def _display(path: Path, root: Path) -> str:
         return str(path)
 
 
-def validate_file(path: Path, *, root: Path, identities: Identities | None = None) -> list[Problem]:
+def validate_file(
+    path: Path,
+    *,
+    root: Path,
+    identities: Identities | None = None,
+    repositories: Mapping[str, Path] | None = None,
+    environments: set[str] | None = None,
+) -> list[Problem]:
     name = _display(path, root)
     try:
         document = load_yaml(path, display=name)
@@ -83,7 +102,7 @@ def validate_file(path: Path, *, root: Path, identities: Identities | None = Non
     problems.extend(secret_problems(document, name))
     problems.extend(command_problems(document, name))
     if not is_template(path) and not problems:
-        problems.extend(pipeline_problems(path, document, root, name, identities))
+        problems.extend(pipeline_problems(path, document, root, name, identities, repositories, environments))
     return sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
 
 
@@ -169,7 +188,13 @@ def command_problems(document: Any, name: str) -> list[Problem]:
 
 
 def pipeline_problems(
-    path: Path, document: Any, root: Path, name: str, identities: Identities | None = None
+    path: Path,
+    document: Any,
+    root: Path,
+    name: str,
+    identities: Identities | None = None,
+    repositories: Mapping[str, Path] | None = None,
+    environments: set[str] | None = None,
 ) -> list[Problem]:
     """Compile the pipeline with its defaults (placeholders for required parameters) and check the policy."""
     given = {
@@ -178,10 +203,13 @@ def pipeline_problems(
         if "default" not in entry
     }
     try:
-        pipeline = load_pipeline(path, given, root=root, parameters_as_text=False)
+        pipeline = load_pipeline(path, given, root=root, parameters_as_text=False, repositories=repositories)
     except PipelineError as exc:
         return [_from_error(exc, name)]
     identity = identity_problems(pipeline, name, identities) if identities is not None else []
+    problems: list[Problem] = []
+    if environments is not None and identities is None:
+        problems.extend(environment_warnings(pipeline, environments))
     # A stage is gated when a deployment job with an environment (its approval) touches prod there;
     # later stages may use the prod connection (smoke tests), but only deployment jobs change prod.
     gated = {
@@ -190,7 +218,6 @@ def pipeline_problems(
         if any(job.deployment and job.environment and any(_prod_reason(s) for s in job.steps) for job in stage.jobs)
     }
     ancestors = _ancestors({stage.name: stage.depends_on for stage in pipeline.stages})
-    problems: list[Problem] = []
     for stage in pipeline.stages:
         after_gate = bool(ancestors[stage.name] & gated)
         for job in stage.jobs:
@@ -230,6 +257,7 @@ def identity_problems(pipeline: Pipeline, name: str, identities: Identities) -> 
     A misnamed one would be auto-created (an environment, without its checks) or fail at queue time (a
     connection); a permitted one in the wrong place would put credentials outside their gate."""
     key = pipeline_key(name)
+    key = PIPELINE_VARIANTS.get(key, key) if key is not None else None  # the webhook deploy is a deploy
     problems: list[Problem] = []
     connections = sorted(c.name for c in identities.connections)
     for stage in pipeline.stages:
@@ -244,7 +272,8 @@ def identity_problems(pipeline: Pipeline, name: str, identities: Identities) -> 
                             file,
                             line,
                             f"environment {job.environment!r} of job {job.name!r} is not one of mlops.yaml's "
-                            f"environments; expected one of {allowed} (azure_devops.environments)",
+                            f"environments; expected one of {allowed} (azure_devops.environments): Azure DevOps "
+                            "would create it on first use without any checks",
                         )
                     )
                 elif key is not None and key not in environment.pipelines:
@@ -296,6 +325,26 @@ def identity_problems(pipeline: Pipeline, name: str, identities: Identities) -> 
                         )
                     )
     return problems
+
+
+def environment_warnings(pipeline: Pipeline, environments: set[str]) -> list[Problem]:
+    """A deployment job on an environment the project does not have: Azure DevOps creates it, without checks."""
+    warnings = []
+    for stage in pipeline.stages:
+        for job in stage.jobs:
+            if job.environment and job.environment.split(".")[0].lower() not in environments:
+                file, line = job.where.rsplit(":", 1)
+                warnings.append(
+                    Problem(
+                        file,
+                        int(line),
+                        f"environment {job.environment!r} of job {job.name!r} is not one of the project's environments "
+                        f"({', '.join(sorted(environments))}): Azure DevOps would create it on first use without "
+                        "any checks (no approval, no branch control)",
+                        "warning",
+                    )
+                )
+    return warnings
 
 
 def _ancestors(graph: dict[str, list[str]]) -> dict[str, set[str]]:
