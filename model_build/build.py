@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 STEPS_DIR = Path(__file__).resolve().parent / "steps"
 # Which files each step's code bundle holds. inference.py travels with train.py into the model.
 CODE_BUNDLES: dict[str, tuple[str, ...]] = {
-    "preprocess": ("preprocess.py",),
+    "preprocess": ("preprocess.py", "baseline.py"),
     "train": ("train.py", "inference.py"),
-    "evaluate": ("evaluate.py",),
+    "evaluate": ("evaluate.py", "baseline.py"),
 }
 
 

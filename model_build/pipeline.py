@@ -42,6 +42,7 @@ import sagemaker.core.telemetry.telemetry_logging as _telemetry  # noqa: E402
 _telemetry._send_telemetry_request = lambda *args, **kwargs: None
 
 from sagemaker.core import image_uris  # noqa: E402
+from sagemaker.core.drift_check_baselines import DriftCheckBaselines  # noqa: E402
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
 from sagemaker.core.processing import ScriptProcessor  # noqa: E402
 from sagemaker.core.shapes import (  # noqa: E402
@@ -96,6 +97,27 @@ class _EntrypointTrainingStep(TrainingStep):
     def arguments(self) -> dict[str, Any]:
         request: dict[str, Any] = super().arguments
         request["AlgorithmSpecification"]["ContainerEntrypoint"] = list(self.container_entrypoint)
+        return request
+
+
+class _BundleProcessingStep(ProcessingStep):
+    """A ProcessingStep whose `code` input is the step's whole content-addressed code bundle.
+
+    `ScriptProcessor.run(code=...)` downloads the one script file; the scripts import helpers that
+    travel beside them (`baseline.py`), so the input is widened to the bundle's prefix. The
+    entrypoint still names the script, and the prefix is content-addressed like the file was.
+    """
+
+    def __init__(self, *args: Any, bundle_uri: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bundle_uri = bundle_uri
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        request: dict[str, Any] = super().arguments
+        for item in request.get("ProcessingInputs", []):
+            if item.get("InputName") == "code":
+                item["S3Input"]["S3Uri"] = self.bundle_uri
         return request
 
 
@@ -207,7 +229,9 @@ def build_pipeline(
         # Paths are explicit (they are the scripts' defaults) so a local executor can map /opt/ml.
         arguments=["--input-dir", "/opt/ml/processing/input", "--output-dir", "/opt/ml/processing"],
     )
-    preprocess = ProcessingStep(name="Preprocess", step_args=preprocess_args, cache_config=cache)
+    preprocess = _BundleProcessingStep(
+        name="Preprocess", step_args=preprocess_args, cache_config=cache, bundle_uri=code_uris["preprocess"]
+    )
 
     def preprocessed(channel: str) -> Any:
         return preprocess.properties.ProcessingOutputConfig.Outputs[channel].S3Output.S3Uri
@@ -252,10 +276,29 @@ def build_pipeline(
         ],
     )
     report = PropertyFile(name=EVALUATION_REPORT, output_name="evaluation", path="evaluation.json")
-    evaluate = ProcessingStep(name="Evaluate", step_args=evaluate_args, property_files=[report], cache_config=cache)
-    evaluation_uri = Join(
-        on="/",
-        values=[evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"],
+    evaluate = _BundleProcessingStep(
+        name="Evaluate",
+        step_args=evaluate_args,
+        property_files=[report],
+        cache_config=cache,
+        bundle_uri=code_uris["evaluate"],
+    )
+
+    def evaluated(file: str) -> Join:
+        evaluation_output = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
+        return Join(on="/", values=[evaluation_output, file])
+
+    def json_source(uri: Any) -> MetricsSource:
+        return MetricsSource(s3_uri=uri, content_type="application/json")
+
+    evaluation_uri = evaluated("evaluation.json")
+    # Model Monitor's baselines (steps/baseline.py), registered so the deploy wires them into the
+    # monitoring schedule: data quality of the training features, model quality of the test split.
+    drift_check_baselines = DriftCheckBaselines(
+        model_data_statistics=json_source(Join(on="/", values=[preprocessed("baseline"), "statistics.json"])),
+        model_data_constraints=json_source(Join(on="/", values=[preprocessed("baseline"), "constraints.json"])),
+        model_statistics=json_source(evaluated("model_quality/statistics.json")),
+        model_constraints=json_source(evaluated("model_quality/constraints.json")),
     )
 
     # Register: the trained artifact already holds code/inference.py, so no repack step is needed.
@@ -281,9 +324,8 @@ def build_pipeline(
         response_types=["application/json", "text/csv"],
         inference_instances=list(build.instances.inference),
         transform_instances=list(build.instances.transform),
-        model_metrics=ModelMetrics(
-            model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")
-        ),
+        model_metrics=ModelMetrics(model_statistics=json_source(evaluation_uri)),
+        drift_check_baselines=drift_check_baselines,
         customer_metadata_properties={
             "git_commit": git_commit,
             "build_id": build_id,

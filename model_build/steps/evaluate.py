@@ -7,6 +7,7 @@ what will be served, preprocessing included.
 Writes to the `evaluation` output:
   evaluation.json       SageMaker model-quality metrics (binary_classification_metrics)
   roc.png, confusion_matrix.png, report.md
+  model_quality/statistics.json, model_quality/constraints.json   Model Monitor model-quality baseline
 Runs in the XGBoost framework image (numpy, pandas, scikit-learn, xgboost). matplotlib is used for
 the plots when the image has it; without it the report says so and the metrics are unaffected.
 """
@@ -34,6 +35,11 @@ from sklearn.metrics import (
     roc_auc_score,
     roc_curve,
 )
+
+if __package__:  # imported as model_build.steps.evaluate (tests)
+    from . import baseline
+else:  # run as a script in the container: baseline.py is beside it in the code bundle
+    import baseline  # type: ignore[import-not-found,no-redef]
 
 DECISION_THRESHOLD = 0.5
 
@@ -180,7 +186,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     images = plots(report, out)
     (out / "report.md").write_text(markdown(report, images))
+    write_model_quality_baseline(out / "model_quality", report)
     return report
+
+
+def write_model_quality_baseline(out: Path, report: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "statistics.json").write_text(json.dumps(baseline.model_quality_statistics(report), indent=2))
+    (out / "constraints.json").write_text(json.dumps(baseline.model_quality_constraints(report), indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -104,6 +104,23 @@ def test_register_and_fail(definition: dict[str, Any]) -> None:
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
     statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]["Std:Join"]["Values"]
     assert statistics[-1] == "evaluation.json"
+    # Model Monitor's baselines ride on the package (DriftCheckBaselines), where the deploy finds them.
+    drift = register["DriftCheckBaselines"]
+    assert {k: drift["ModelDataQuality"][k]["S3Uri"]["Std:Join"]["Values"] for k in ("Statistics", "Constraints")} == {
+        "Statistics": [
+            {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"},
+            "statistics.json",
+        ],
+        "Constraints": [
+            {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"},
+            "constraints.json",
+        ],
+    }
+    assert drift["ModelQuality"]["Constraints"]["S3Uri"]["Std:Join"]["Values"][-1] == "model_quality/constraints.json"
+    # The scripts import baseline.py from beside them: each processing step downloads its whole bundle.
+    for name in ("Preprocess", "Evaluate"):
+        code = next(i for i in steps[name]["Arguments"]["ProcessingInputs"] if i["InputName"] == "code")
+        assert code["S3Input"]["S3Uri"].endswith("/") and "/code/" in code["S3Input"]["S3Uri"], name
     condition = steps["CheckQuality"]["Arguments"]["Conditions"][0]
     assert condition["Type"] == "GreaterThanOrEqualTo"
     assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"
