@@ -110,10 +110,10 @@ def _branch(branch: str | None) -> str:
 def _checked_branch(branch: str) -> str:
     """A branch must name a pipeline and an S3 prefix: '' or '*' or '../' cannot (and are no git branch)."""
     from mlops.core.errors import BuildError
-    from model_build.layout import MAIN_BRANCHES, branch_slug
+    from model_build.layout import branch_slug, is_main_branch, normalize_branch
 
-    if branch in MAIN_BRANCHES:
-        return branch
+    if is_main_branch(branch):
+        return normalize_branch(branch)
     try:
         branch_slug(branch)
     except ValueError as exc:
@@ -121,7 +121,7 @@ def _checked_branch(branch: str) -> str:
             f"expected a git branch name with letters or digits, found {branch!r}",
             hint="pass the branch's name as git shows it, e.g. --branch feature/better-features",
         ) from exc
-    return branch
+    return normalize_branch(branch)
 
 
 @build.command("definition")
@@ -216,7 +216,10 @@ def build_cleanup(obj: Context, branch: str, dry_run: bool) -> None:
 
     branch = _checked_branch(branch)
     aws = session(obj.config)
-    result = cleanup(aws.client("sagemaker"), aws.client("s3"), obj.config, branch, dry_run=dry_run)
+    # The plan (pipeline, prefix, object versions) is printed before anything is deleted.
+    result = cleanup(
+        aws.client("sagemaker"), aws.client("s3"), obj.config, branch, dry_run=dry_run, progress=click.echo
+    )
     verb = "would delete" if dry_run else "deleted"
     pipeline = "the pipeline" if result.pipeline_deleted else "no pipeline (none existed)"
     click.echo(f"{verb} {pipeline} and {result.objects_deleted} object version(s) for branch {branch}")
