@@ -53,7 +53,7 @@ def test_replay_routes_each_kind_to_its_handler(
 ) -> None:
     sqs, url, approved = every_kind
     code = main(["bridge", "replay", "--queue-url", url, "--wait-seconds", "0", "--visibility-timeout", "60"])
-    out, err = capsys.readouterr()
+    out, _ = capsys.readouterr()
     assert code == 1  # the unknown message cannot succeed
     by_pipeline = {run.pipeline_id: run for run in fake_ado.runs}
     assert by_pipeline[2].template_parameters["modelPackageArn"] == approved  # the approval: a deploy run
