@@ -88,11 +88,13 @@ def render(config: Config, branch: str, *, cache: bool = True) -> RenderedBuild:
     input_uri = layout.uri(layout.data_key(data_sha, ""))
     name = pipeline_name(config.build.pipeline_name, branch)
     output_prefix_uri = layout.uri(layout.branch_prefix(branch)).rstrip("/")
+    main_line = is_main_branch(branch)
     arguments = {
         "pipeline_name": name,
         "code_uris": code_uris,
         "input_data_uri": input_uri,
         "output_prefix_uri": output_prefix_uri,
+        "main_line": main_line,
     }
 
     def render_with_sdk() -> str:
@@ -104,6 +106,7 @@ def render(config: Config, branch: str, *, cache: bool = True) -> RenderedBuild:
             code_uris=code_uris,
             input_data_uri=input_uri,
             output_prefix_uri=output_prefix_uri,
+            main_line=main_line,
         )
 
     definition, _ = render_cache.cached_render(
@@ -479,3 +482,21 @@ def cleanup(
                 hint="re-run the cleanup; check the role may s3:DeleteObjectVersion",
             )
     return CleanupResult(pipeline_deleted=plan.pipeline_exists, objects_deleted=len(versions))
+
+
+def branch_pipelines(sm: SageMakerClient, config: Config) -> dict[str, str]:
+    """Branch -> pipeline name of this use case's branch pipelines (by their tags; the main line excluded)."""
+    found: dict[str, str] = {}
+    paginator = sm.get_paginator("list_pipelines")
+    for page in paginator.paginate(PipelineNamePrefix=config.build.pipeline_name):
+        for summary in page.get("PipelineSummaries", []):
+            tags = _pipeline_tags(sm, summary["PipelineArn"])
+            branch = tags.get(BRANCH_TAG)
+            if branch and tags.get(PROJECT_TAG) == config.project.name and not is_main_branch(branch):
+                found[branch] = summary["PipelineName"]
+    return found
+
+
+def stale_branches(pipelines: dict[str, str], live: set[str]) -> list[str]:
+    """The branches that have a pipeline but no longer exist (merged and deleted, or deleted). Pure."""
+    return sorted(branch for branch in pipelines if normalize_branch(branch) not in live)

@@ -166,9 +166,14 @@ def build_pipeline(
     code_uris: dict[str, str],
     input_data_uri: str,
     output_prefix_uri: str,
+    main_line: bool = True,
 ) -> Pipeline:
     """The Pipeline object. `code_uris` maps preprocess/train/evaluate to `s3://.../code/<sha256>/`;
     `output_prefix_uri` is the branch's prefix, under which each execution writes `<BuildId>/<step>/<output>`.
+
+    A branch pipeline (`main_line` False) runs on `build.branch_instances`, one instance each, and
+    registers nothing: the quality gate still fails it, but no package reaches the production group
+    (whose approvals deploy).
     """
     build = config.build
     region = config.region
@@ -185,10 +190,19 @@ def build_pipeline(
     serving_image = image_uris.retrieve("xgboost", region, version=XGBOOST_IMAGE_VERSION, image_scope="inference")
 
     input_data = ParameterString("InputDataUrl", default_value=input_data_uri)
-    processing_type = ParameterString("ProcessingInstanceType", default_value=build.instances.processing.type)
-    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=build.instances.processing.count)
-    training_type = ParameterString("TrainingInstanceType", default_value=build.instances.training.type)
-    training_count = ParameterInteger("TrainingInstanceCount", default_value=build.instances.training.count)
+    if main_line:
+        sizes = (
+            build.instances.processing.type,
+            build.instances.processing.count,
+            build.instances.training.type,
+            build.instances.training.count,
+        )
+    else:
+        sizes = (build.branch_instances.processing, 1, build.branch_instances.training, 1)
+    processing_type = ParameterString("ProcessingInstanceType", default_value=sizes[0])
+    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=sizes[1])
+    training_type = ParameterString("TrainingInstanceType", default_value=sizes[2])
+    training_count = ParameterInteger("TrainingInstanceCount", default_value=sizes[3])
     threshold = ParameterFloat("QualityThreshold", default_value=build.quality.threshold)
     git_commit = ParameterString("GitCommit", default_value="unknown")
     build_id = ParameterString("BuildId", default_value="unversioned")
@@ -350,7 +364,7 @@ def build_pipeline(
     check = ConditionStep(
         name="CheckQuality",
         conditions=[ConditionGreaterThanOrEqualTo(left=measured, right=threshold)],
-        if_steps=[register],
+        if_steps=[register] if main_line else [],
         else_steps=[fail],
     )
     return Pipeline(
@@ -362,7 +376,13 @@ def build_pipeline(
 
 
 def render_definition(
-    config: Config, *, pipeline_name: str, code_uris: dict[str, str], input_data_uri: str, output_prefix_uri: str
+    config: Config,
+    *,
+    pipeline_name: str,
+    code_uris: dict[str, str],
+    input_data_uri: str,
+    output_prefix_uri: str,
+    main_line: bool = True,
 ) -> str:
     # The SDK narrates every object it builds (INFO logs, a UserWarning per job, a warning per field
     # it drops from the definition by design): keep a render's output to what matters.
@@ -378,6 +398,7 @@ def render_definition(
                 code_uris=code_uris,
                 input_data_uri=input_data_uri,
                 output_prefix_uri=output_prefix_uri,
+                main_line=main_line,
             )
             return str(pipeline.definition())
     finally:

@@ -18,6 +18,7 @@ PIPELINE_FILES: dict[str, str] = {
     "build": "azure-pipelines/model-build.yml",
     "deploy": "azure-pipelines/model-deploy.yml",
     "infrastructure": "azure-pipelines/infrastructure.yml",
+    "rollback": "azure-pipelines/model-rollback.yml",
 }
 
 
@@ -65,7 +66,7 @@ def identities(config: Config) -> Identities:
         Connection("build", names.build, "automation", ("build",), None),
         Connection("registry-read", names.registry_read, "automation", ("deploy",), None),
         Connection("deploy-staging", names.deploy_staging, "staging", ("deploy",), envs.staging),
-        Connection("deploy-prod", names.deploy_prod, "prod", ("deploy",), envs.prod),
+        Connection("deploy-prod", names.deploy_prod, "prod", ("deploy", "rollback"), envs.prod),
     ]
     connections += [
         Connection(
@@ -79,7 +80,7 @@ def identities(config: Config) -> Identities:
     ]
     environments = [
         Environment(envs.staging, ("deploy",), approval=False, exclusive_lock=False),
-        Environment(envs.prod, ("deploy",), approval=True, exclusive_lock=True),
+        Environment(envs.prod, ("deploy", "rollback"), approval=True, exclusive_lock=True),
     ]
     environments += [
         Environment(
