@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from mlops.core.config import Config
 from mlops.core.errors import BuildError, PipelineExecutionFailed
-from model_build.build import RenderedBuild, cleanup, start, upsert, wait
+from model_build.build import RenderedBuild, branch_pipelines, cleanup, stale_branches, start, upsert, wait
 from model_build.layout import BucketLayout, pipeline_name
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -256,3 +256,16 @@ def test_wait_backs_off_to_the_poll_interval() -> None:
             wait(sm, arn, timeout_seconds=3600, poll_seconds=30, sleep=sleeps.append, clock=lambda: 0.0) == "Succeeded"
         )
     assert sleeps == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_stale_branch_pipelines_are_those_whose_branch_is_gone(
+    aws: tuple[Any, Any, list[str]], local_config: Config, rendered: RenderedBuild
+) -> None:
+    sm, s3, _ = aws
+    upsert(sm, s3, local_config, rendered, "main")
+    for branch in ("feature/merged", "feature/open"):
+        upsert(sm, s3, local_config, _branch_build(local_config, rendered, branch), branch)
+    pipelines = branch_pipelines(sm, local_config)
+    assert set(pipelines) == {"feature/merged", "feature/open"}  # the main line is never a branch pipeline
+    assert stale_branches(pipelines, {"main", "feature/open"}) == ["feature/merged"]
+    assert stale_branches(pipelines, {"main"}) == ["feature/merged", "feature/open"]

@@ -251,7 +251,11 @@ def test_a_monitoring_execution_without_or_with_broken_captures_fails(demo: Demo
     now = _twin_now(demo)
     key = f"data-capture/breast-cancer/breast-cancer/AllTraffic/{now:%Y/%m/%d/%H}/broken.jsonl"
     demo.client("s3", "prod").put_object(
-        Bucket="mlops-deploy-000000000003-us-east-1", Key=key, Body=b'{"captureData": "not a record"}\n'
+        Bucket="mlops-deploy-000000000003-us-east-1",
+        Key=key,
+        Body=b'{"captureData": "not a record"}\n',
+        ServerSideEncryption="aws:kms",  # the stage bucket refuses anything else
+        SSEKMSKeyId="alias/mlops-prod",
     )
     [broken] = [e for e in _advance_twin_clock(demo) if e["EndpointName"] == "breast-cancer"]
     assert broken["MonitoringExecutionStatus"] == "Failed"
