@@ -33,9 +33,12 @@ def template_roles(account: str) -> set[str]:
     names = {"automation": {"mlops-deploy", "mlops-sagemaker-pipeline", "mlops-bridge", "mlops-bridge-reminders"}}
     template = load_template(template_path("automation" if account == "automation" else "staging"))
     assert sum(r["Type"] == "AWS::IAM::Role" for r in template["Resources"].values()) == (
-        4 if account == "automation" else 3
+        4 if account == "automation" else 4
     )
-    return names.get(account, {"mlops-deploy", "mlops-sagemaker-execution", "mlops-sagemaker-monitoring"})
+    stage = {"mlops-deploy", "mlops-sagemaker-execution", "mlops-sagemaker-monitoring"}
+    if account == "prod":  # only prod has a drift alarm (mlops.yaml): its state changes go to the automation bus
+        stage.add("mlops-drift-alarm-forward")
+    return names.get(account, stage)
 
 
 @pytest.mark.parametrize("account", ["automation", "staging", "prod"])
