@@ -32,9 +32,8 @@ def template_roles(account: str) -> set[str]:
     """The role names the account's template creates with the local profile's parameters."""
     names = {"automation": {"mlops-deploy", "mlops-sagemaker-pipeline", "mlops-bridge", "mlops-bridge-reminders"}}
     template = load_template(template_path("automation" if account == "automation" else "staging"))
-    assert sum(r["Type"] == "AWS::IAM::Role" for r in template["Resources"].values()) == (
-        4 if account == "automation" else 4
-    )
+    # automation: deploy, pipeline, bridge, reminders; stages: deploy, execution, monitoring, drift-alarm forwarding.
+    assert sum(r["Type"] == "AWS::IAM::Role" for r in template["Resources"].values()) == 4
     stage = {"mlops-deploy", "mlops-sagemaker-execution", "mlops-sagemaker-monitoring"}
     if account == "prod":  # only prod has a drift alarm (mlops.yaml): its state changes go to the automation bus
         stage.add("mlops-drift-alarm-forward")
