@@ -206,6 +206,19 @@ def test_changed_step_code_changes_only_that_steps_code_uri(
 
 
 def test_branch_builds_get_their_own_pipeline_and_prefix(local_config: Config) -> None:
+    from model_build.layout import branch_slug
+
     branch = render(local_config, "feature/new-features")
-    assert branch.pipeline_name == "breast-cancer-build-feature-new-features"
-    assert "breast-cancer/feature-new-features" in branch.definition
+    slug = branch_slug("feature/new-features")
+    assert slug.startswith("feature-new-features-") and len(slug) == len("feature-new-features-") + 8
+    assert branch.pipeline_name == f"breast-cancer-build-{slug}"
+    assert f"breast-cancer/{slug}" in branch.definition
+    # A branch pipeline runs on the cheaper instances and registers nothing into the production group.
+    definition = json.loads(branch.definition)
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    assert defaults["ProcessingInstanceType"] == local_config.build.branch_instances.processing
+    assert defaults["TrainingInstanceType"] == local_config.build.branch_instances.training
+    assert defaults["ProcessingInstanceCount"] == defaults["TrainingInstanceCount"] == 1
+    [check] = [s for s in definition["Steps"] if s["Name"] == "CheckQuality"]
+    assert check["Arguments"]["IfSteps"] == [] and [s["Name"] for s in check["Arguments"]["ElseSteps"]] == ["Fail"]
+    assert "RegisterModel" not in branch.definition

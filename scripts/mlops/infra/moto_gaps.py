@@ -233,10 +233,13 @@ class _Gaps:
             events = self.session.client("events")
             statement = {**properties["Statement"], "Sid": str(properties["StatementId"])}
             bus = str(properties.get("EventBusName") or "default")
-            events.put_permission(
-                EventBusName=bus, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-            )
-            created.append(f"event bus policy {logical_id} on {bus}")
+            live = _json_or_none(lambda: events.describe_event_bus(Name=bus).get("Policy") or "null")
+            # EventBridge rewrites the principals of a stored statement (account ids to root ARNs): match by Sid.
+            if not live or statement["Sid"] not in {x.get("Sid") for x in live.get("Statement", [])}:
+                events.put_permission(
+                    EventBusName=bus, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+                )
+                created.append(f"event bus policy {logical_id} on {bus}")
             return None
         if kind == "AWS::CloudWatch::Alarm":
             cloudwatch = self.session.client("cloudwatch")
