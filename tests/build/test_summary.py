@@ -118,8 +118,8 @@ def test_success_shows_the_package_and_its_metrics() -> None:
     assert "| binary_classification_metrics.auc | 0.9910 |" in text
 
 
-@pytest.mark.parametrize("given", ["", "$(build.executionArn)"])
-def test_the_script_accepts_a_build_that_never_set_the_arn(given: str, tmp_path: object) -> None:
+def test_the_script_accepts_a_build_that_never_set_the_arn(tmp_path: object) -> None:
+    given = "$(build.executionArn)"  # how Azure Pipelines passes an output variable the failed step never set
     out = f"{tmp_path}/summary.md"
     env = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1", "MLOPS_PROFILE": "local"}
     result = subprocess.run(
