@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
-import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
