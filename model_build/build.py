@@ -21,7 +21,15 @@ from mlops.core.aws import error_code, error_message
 from mlops.core.config import Config
 from mlops.core.errors import AwsError, BuildError, PipelineExecutionFailed
 from model_build import data, render_cache
-from model_build.layout import MAIN_BRANCHES, BucketLayout, pipeline_name, sha256_of_files
+from model_build.layout import (
+    RESERVED_SEGMENTS,
+    BucketLayout,
+    branch_slug,
+    is_main_branch,
+    normalize_branch,
+    pipeline_name,
+    sha256_of_files,
+)
 from model_build.plan import TERMINAL_STATUSES, UpsertPlan, first_failed_step, plan_upsert
 
 if TYPE_CHECKING:
@@ -33,9 +41,9 @@ if TYPE_CHECKING:
 STEPS_DIR = Path(__file__).resolve().parent / "steps"
 # Which files each step's code bundle holds. inference.py travels with train.py into the model.
 CODE_BUNDLES: dict[str, tuple[str, ...]] = {
-    "preprocess": ("preprocess.py",),
+    "preprocess": ("preprocess.py", "baseline.py"),
     "train": ("train.py", "inference.py"),
-    "evaluate": ("evaluate.py",),
+    "evaluate": ("evaluate.py", "baseline.py"),
 }
 
 
@@ -81,11 +89,13 @@ def render(config: Config, branch: str, *, cache: bool = True) -> RenderedBuild:
     input_uri = layout.uri(layout.data_key(data_sha, ""))
     name = pipeline_name(config.build.pipeline_name, branch)
     output_prefix_uri = layout.uri(layout.branch_prefix(branch)).rstrip("/")
+    main_line = is_main_branch(branch)
     arguments = {
         "pipeline_name": name,
         "code_uris": code_uris,
         "input_data_uri": input_uri,
         "output_prefix_uri": output_prefix_uri,
+        "main_line": main_line,
     }
 
     def render_with_sdk() -> str:
@@ -97,6 +107,7 @@ def render(config: Config, branch: str, *, cache: bool = True) -> RenderedBuild:
             code_uris=code_uris,
             input_data_uri=input_uri,
             output_prefix_uri=output_prefix_uri,
+            main_line=main_line,
         )
 
     definition, _ = render_cache.cached_render(
@@ -118,7 +129,7 @@ def render(config: Config, branch: str, *, cache: bool = True) -> RenderedBuild:
 def _tags(config: Config, branch: str) -> list[TagTypeDef]:
     return [
         {"Key": "mlops:project", "Value": config.project.name},
-        {"Key": "mlops:branch", "Value": branch[:256]},
+        {"Key": "mlops:branch", "Value": normalize_branch(branch)[:256]},
         {"Key": "mlops:managed-by", "Value": "mlops-cli"},
     ]
 
@@ -344,44 +355,163 @@ def _explain_failure(sm: SageMakerClient, execution_arn: str, status: str) -> Pi
     )
 
 
+BRANCH_TAG = "mlops:branch"
+PROJECT_TAG = "mlops:project"
+
+
 @dataclass(frozen=True)
 class CleanupResult:
     pipeline_deleted: bool
     objects_deleted: int
 
 
-def cleanup(sm: SageMakerClient, s3: S3Client, config: Config, branch: str, *, dry_run: bool = False) -> CleanupResult:
-    """Delete a merged branch's pipeline and every object version under its prefix."""
-    if branch in MAIN_BRANCHES:
-        raise BuildError(
-            f"refusing to clean up {branch!r}: it is the main line, whose runs are the audit trail",
-            hint="pass the merged feature branch, e.g. --branch feature/x",
+@dataclass(frozen=True)
+class CleanupPlan:
+    """What a cleanup deletes: shown in full before anything is deleted."""
+
+    branch: str
+    pipeline_name: str
+    pipeline_exists: bool
+    bucket: str
+    prefix: str
+    versions: tuple[ObjectIdentifierTypeDef, ...]
+
+    def describe(self, shown: int = 5) -> list[str]:
+        pipeline = f"pipeline {self.pipeline_name}" if self.pipeline_exists else "no pipeline (none exists)"
+        lines = [
+            f"cleanup of branch {self.branch!r}: {pipeline}, "
+            f"{len(self.versions)} object version(s) under s3://{self.bucket}/{self.prefix}"
+        ]
+        lines += [f"  {v['Key']} (version {v.get('VersionId')})" for v in self.versions[:shown]]
+        if len(self.versions) > shown:
+            lines.append(f"  ... and {len(self.versions) - shown} more")
+        return lines
+
+
+def _refuse(branch: str, why: str, hint: str) -> BuildError:
+    return BuildError(f"refusing to clean up {branch!r}: {why}", hint=hint)
+
+
+def _pipeline_tags(sm: SageMakerClient, arn: str) -> dict[str, str]:
+    try:
+        tags = sm.list_tags(ResourceArn=arn, MaxResults=100).get("Tags", [])
+    except botocore.exceptions.ClientError as exc:
+        raise AwsError(
+            f"could not read the tags of {arn}: {error_message(exc)}",
+            hint="cleanup needs sagemaker:ListTags to know which branch a pipeline belongs to",
+        ) from exc
+    return {t["Key"]: t["Value"] for t in tags}
+
+
+def _check_owners(sm: SageMakerClient, config: Config, branch: str, name: str, prefix: str) -> bool:
+    """Whether the branch's pipeline exists; refuse when it, or another live pipeline, says otherwise."""
+    layout = BucketLayout(config.build.artifact_bucket, config.project.name)
+    exists = False
+    paginator = sm.get_paginator("list_pipelines")
+    for page in paginator.paginate(PipelineNamePrefix=config.build.pipeline_name):
+        for summary in page.get("PipelineSummaries", []):
+            tags = _pipeline_tags(sm, summary["PipelineArn"])
+            owner = tags.get(BRANCH_TAG)
+            if summary["PipelineName"] == name:
+                exists = True
+                if owner != branch:
+                    raise _refuse(
+                        branch,
+                        f"pipeline {name} is tagged {BRANCH_TAG}={owner!r}, not this branch",
+                        "it was not created by `mlops build upsert` for this branch; delete it by hand if it is stale",
+                    )
+                continue
+            if owner is None or tags.get(PROJECT_TAG) != config.project.name:
+                continue
+            try:
+                other_prefix = layout.branch_prefix(owner)
+            except ValueError:
+                continue
+            if other_prefix == prefix:
+                raise _refuse(
+                    branch,
+                    f"live pipeline {summary['PipelineName']} (branch {owner!r}) writes to the same prefix {prefix}",
+                    "clean up or rename that pipeline's branch first",
+                )
+    return exists
+
+
+def plan_cleanup(sm: SageMakerClient, s3: S3Client, config: Config, branch: str) -> CleanupPlan:
+    """Decide what a branch's cleanup deletes, refusing the main line, reserved prefixes and shared ones."""
+    if is_main_branch(branch):
+        raise _refuse(
+            branch,
+            "it is the main line, whose runs are the audit trail and hold what the endpoints serve",
+            "pass the merged feature branch, e.g. --branch feature/x",
         )
-    name = pipeline_name(config.build.pipeline_name, branch)
+    branch = normalize_branch(branch)
+    try:
+        slug = branch_slug(branch)
+    except ValueError as exc:
+        raise _refuse(branch, str(exc), "pass the branch's name as git shows it") from exc
+    if slug in RESERVED_SEGMENTS or "/" in slug:
+        raise _refuse(branch, f"it maps to the reserved prefix {slug!r}", "reserved prefixes are never cleaned up")
     layout = BucketLayout(config.build.artifact_bucket, config.project.name)
     prefix = layout.branch_prefix(branch)
-    exists = live_pipeline(sm, name)[0] is not None
+    name = pipeline_name(config.build.pipeline_name, branch)
+    exists = _check_owners(sm, config, branch, name, prefix)
     versions: list[ObjectIdentifierTypeDef] = []
     paginator = s3.get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=config.build.artifact_bucket, Prefix=prefix):
         for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
             versions.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
+    return CleanupPlan(branch, name, exists, config.build.artifact_bucket, prefix, tuple(versions))
+
+
+def cleanup(
+    sm: SageMakerClient,
+    s3: S3Client,
+    config: Config,
+    branch: str,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> CleanupResult:
+    """Delete a merged branch's pipeline and every object version under its prefix, after showing the plan."""
+    plan = plan_cleanup(sm, s3, config, branch)
+    for line in plan.describe():
+        progress(line)
     if dry_run:
-        return CleanupResult(pipeline_deleted=exists, objects_deleted=len(versions))
-    if exists:
+        return CleanupResult(pipeline_deleted=plan.pipeline_exists, objects_deleted=len(plan.versions))
+    name, prefix = plan.pipeline_name, plan.prefix
+    if plan.pipeline_exists:
         try:
             sm.delete_pipeline(PipelineName=name, ClientRequestToken=hashlib.sha256(name.encode()).hexdigest()[:64])
         except botocore.exceptions.ClientError as exc:
             raise BuildError(f"could not delete pipeline {name}: {error_message(exc)}") from exc
+    versions = list(plan.versions)
     for start_at in range(0, len(versions), 1000):
         batch = versions[start_at : start_at + 1000]
-        response = s3.delete_objects(Bucket=config.build.artifact_bucket, Delete={"Objects": batch, "Quiet": True})
+        response = s3.delete_objects(Bucket=plan.bucket, Delete={"Objects": batch, "Quiet": True})
         errors = response.get("Errors", [])
         if errors:
             first = errors[0]
             raise AwsError(
-                f"{len(errors)} object(s) under s3://{config.build.artifact_bucket}/{prefix} could not be deleted, "
+                f"{len(errors)} object(s) under s3://{plan.bucket}/{prefix} could not be deleted, "
                 f"e.g. {first.get('Key')}: {first.get('Code')} {first.get('Message')}",
                 hint="re-run the cleanup; check the role may s3:DeleteObjectVersion",
             )
-    return CleanupResult(pipeline_deleted=exists, objects_deleted=len(versions))
+    return CleanupResult(pipeline_deleted=plan.pipeline_exists, objects_deleted=len(versions))
+
+
+def branch_pipelines(sm: SageMakerClient, config: Config) -> dict[str, str]:
+    """Branch -> pipeline name of this use case's branch pipelines (by their tags; the main line excluded)."""
+    found: dict[str, str] = {}
+    paginator = sm.get_paginator("list_pipelines")
+    for page in paginator.paginate(PipelineNamePrefix=config.build.pipeline_name):
+        for summary in page.get("PipelineSummaries", []):
+            tags = _pipeline_tags(sm, summary["PipelineArn"])
+            branch = tags.get(BRANCH_TAG)
+            if branch and tags.get(PROJECT_TAG) == config.project.name and not is_main_branch(branch):
+                found[branch] = summary["PipelineName"]
+    return found
+
+
+def stale_branches(pipelines: dict[str, str], live: set[str]) -> list[str]:
+    """The branches that have a pipeline but no longer exist (merged and deleted, or deleted). Pure."""
+    return sorted(branch for branch in pipelines if normalize_branch(branch) not in live)

@@ -8,6 +8,11 @@ Where things live in the artifact bucket (all under the use case's prefix `<proj
   <branch>/<build-id>/<step>/<output>  what one execution produced (build id = UTC time + commit)
   <branch>/<build-id>/manifest.json    commit, build id, input snapshot, code, definition hash
 
+`<branch>` is `main` for the main line (`main`, `master`, `refs/heads/main`, `Main`: any spelling)
+and `<slug>-<8 hex of sha256(branch)>` for every other branch, so two branches that slug alike
+(`feature/x`, `feature-x`, `Feature_X`) never share a prefix or a pipeline, and no branch can map
+to the reserved prefixes `code/`, `data/` or the main line's.
+
 The build id reaches the definition only as an execution parameter (`BuildId`) that is joined into
 output paths. SageMaker's cache key for a processing or training step covers its image, code,
 inputs, environment and hyperparameters, not its output locations, so a new build id does not defeat
@@ -24,7 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAIN_BRANCHES = frozenset({"main", "master"})
+MAIN_SLUG = "main"
+# First path segments under the project prefix that hold shared or main-line data.
+RESERVED_SEGMENTS = frozenset({"code", "data", MAIN_SLUG})
 _PIPELINE_NAME_MAX = 256
+_REF_PREFIX = "refs/heads/"
+_TAIL_LENGTH = 8
 
 
 def sha256_of_files(paths: Iterable[Path]) -> str:
@@ -37,22 +47,41 @@ def sha256_of_files(paths: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
+def normalize_branch(branch: str) -> str:
+    """The branch as git names it: `refs/heads/feature/x` -> `feature/x` (Azure DevOps passes full refs)."""
+    name = branch.strip()
+    return name[len(_REF_PREFIX) :] if name.startswith(_REF_PREFIX) else name
+
+
+def is_main_branch(branch: str) -> bool:
+    """The main line in any spelling: `main`, `Main`, `refs/heads/main`, `master`, ` main `."""
+    return normalize_branch(branch).lower() in MAIN_BRANCHES
+
+
 def branch_slug(branch: str) -> str:
-    """`feature/Add_thing` -> `feature-add-thing`: usable in pipeline names and S3 keys."""
-    slug = re.sub(r"[^a-zA-Z0-9]+", "-", branch).strip("-").lower()
-    if not slug:
+    """`main` for the main line; `feature/Add_thing` -> `feature-add-thing-<8 hex>` for any other branch.
+
+    The tail is a digest of the exact branch name, so the slug is unique per branch although the
+    readable part is lossy (case, punctuation), and it never equals a reserved segment.
+    """
+    if is_main_branch(branch):
+        return MAIN_SLUG
+    name = normalize_branch(branch)
+    readable = re.sub(r"[^a-zA-Z0-9]+", "-", name).strip("-").lower()
+    if not readable:
         raise ValueError(f"branch name {branch!r} has no letters or digits to name a pipeline after")
-    return slug
+    return f"{readable}-{hashlib.sha256(name.encode()).hexdigest()[:_TAIL_LENGTH]}"
 
 
 def pipeline_name(base: str, branch: str) -> str:
-    """The main branch owns `base`; every other branch gets `base-<branch>` (bounded, unique)."""
-    if branch in MAIN_BRANCHES:
+    """The main line owns `base`; every other branch gets `base-<slug>` (bounded, unique per branch)."""
+    if is_main_branch(branch):
         return base
-    name = f"{base}-{branch_slug(branch)}"
+    slug = branch_slug(branch)
+    name = f"{base}-{slug}"
     if len(name) > _PIPELINE_NAME_MAX:
-        tail = hashlib.sha256(branch.encode()).hexdigest()[:8]
-        name = f"{name[: _PIPELINE_NAME_MAX - 9].rstrip('-')}-{tail}"
+        tail = slug[-_TAIL_LENGTH:]
+        name = f"{name[: _PIPELINE_NAME_MAX - _TAIL_LENGTH - 1].rstrip('-')}-{tail}"
     return name
 
 

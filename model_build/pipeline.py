@@ -42,6 +42,7 @@ import sagemaker.core.telemetry.telemetry_logging as _telemetry  # noqa: E402
 _telemetry._send_telemetry_request = lambda *args, **kwargs: None
 
 from sagemaker.core import image_uris  # noqa: E402
+from sagemaker.core.drift_check_baselines import DriftCheckBaselines  # noqa: E402
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
 from sagemaker.core.processing import ScriptProcessor  # noqa: E402
 from sagemaker.core.shapes import (  # noqa: E402
@@ -99,6 +100,27 @@ class _EntrypointTrainingStep(TrainingStep):
         return request
 
 
+class _BundleProcessingStep(ProcessingStep):
+    """A ProcessingStep whose `code` input is the step's whole content-addressed code bundle.
+
+    `ScriptProcessor.run(code=...)` downloads the one script file; the scripts import helpers that
+    travel beside them (`baseline.py`), so the input is widened to the bundle's prefix. The
+    entrypoint still names the script, and the prefix is content-addressed like the file was.
+    """
+
+    def __init__(self, *args: Any, bundle_uri: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bundle_uri = bundle_uri
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        request: dict[str, Any] = super().arguments
+        for item in request.get("ProcessingInputs", []):
+            if item.get("InputName") == "code":
+                item["S3Input"]["S3Uri"] = self.bundle_uri
+        return request
+
+
 def _s3_join(*parts: Any) -> Join:
     return Join(on="/", values=["s3:/", *parts])
 
@@ -144,9 +166,14 @@ def build_pipeline(
     code_uris: dict[str, str],
     input_data_uri: str,
     output_prefix_uri: str,
+    main_line: bool = True,
 ) -> Pipeline:
     """The Pipeline object. `code_uris` maps preprocess/train/evaluate to `s3://.../code/<sha256>/`;
     `output_prefix_uri` is the branch's prefix, under which each execution writes `<BuildId>/<step>/<output>`.
+
+    A branch pipeline (`main_line` False) runs on `build.branch_instances`, one instance each, and
+    registers nothing: the quality gate still fails it, but no package reaches the production group
+    (whose approvals deploy).
     """
     build = config.build
     region = config.region
@@ -163,10 +190,19 @@ def build_pipeline(
     serving_image = image_uris.retrieve("xgboost", region, version=XGBOOST_IMAGE_VERSION, image_scope="inference")
 
     input_data = ParameterString("InputDataUrl", default_value=input_data_uri)
-    processing_type = ParameterString("ProcessingInstanceType", default_value=build.instances.processing.type)
-    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=build.instances.processing.count)
-    training_type = ParameterString("TrainingInstanceType", default_value=build.instances.training.type)
-    training_count = ParameterInteger("TrainingInstanceCount", default_value=build.instances.training.count)
+    if main_line:
+        sizes = (
+            build.instances.processing.type,
+            build.instances.processing.count,
+            build.instances.training.type,
+            build.instances.training.count,
+        )
+    else:
+        sizes = (build.branch_instances.processing, 1, build.branch_instances.training, 1)
+    processing_type = ParameterString("ProcessingInstanceType", default_value=sizes[0])
+    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=sizes[1])
+    training_type = ParameterString("TrainingInstanceType", default_value=sizes[2])
+    training_count = ParameterInteger("TrainingInstanceCount", default_value=sizes[3])
     threshold = ParameterFloat("QualityThreshold", default_value=build.quality.threshold)
     git_commit = ParameterString("GitCommit", default_value="unknown")
     build_id = ParameterString("BuildId", default_value="unversioned")
@@ -207,7 +243,9 @@ def build_pipeline(
         # Paths are explicit (they are the scripts' defaults) so a local executor can map /opt/ml.
         arguments=["--input-dir", "/opt/ml/processing/input", "--output-dir", "/opt/ml/processing"],
     )
-    preprocess = ProcessingStep(name="Preprocess", step_args=preprocess_args, cache_config=cache)
+    preprocess = _BundleProcessingStep(
+        name="Preprocess", step_args=preprocess_args, cache_config=cache, bundle_uri=code_uris["preprocess"]
+    )
 
     def preprocessed(channel: str) -> Any:
         return preprocess.properties.ProcessingOutputConfig.Outputs[channel].S3Output.S3Uri
@@ -252,10 +290,32 @@ def build_pipeline(
         ],
     )
     report = PropertyFile(name=EVALUATION_REPORT, output_name="evaluation", path="evaluation.json")
-    evaluate = ProcessingStep(name="Evaluate", step_args=evaluate_args, property_files=[report], cache_config=cache)
-    evaluation_output = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
-    evaluation_uri = Join(on="/", values=[evaluation_output, "evaluation.json"])
-    explainability_uri = Join(on="/", values=[evaluation_output, "analysis.json"])
+    evaluate = _BundleProcessingStep(
+        name="Evaluate",
+        step_args=evaluate_args,
+        property_files=[report],
+        cache_config=cache,
+        bundle_uri=code_uris["evaluate"],
+    )
+
+    def evaluated(file: str) -> Join:
+        evaluation_output = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
+        return Join(on="/", values=[evaluation_output, file])
+
+    def json_source(uri: Any) -> MetricsSource:
+        return MetricsSource(s3_uri=uri, content_type="application/json")
+
+    evaluation_uri = evaluated("evaluation.json")
+    # Model Monitor's baselines (steps/baseline.py), registered so the deploy wires them into the
+    # monitoring schedule: data quality of the training features, model quality of the test split.
+    drift_check_baselines = DriftCheckBaselines(
+        model_data_statistics=json_source(Join(on="/", values=[preprocessed("baseline"), "statistics.json"])),
+        model_data_constraints=json_source(Join(on="/", values=[preprocessed("baseline"), "constraints.json"])),
+        model_statistics=json_source(evaluated("model_quality/statistics.json")),
+        model_constraints=json_source(evaluated("model_quality/constraints.json")),
+    )
+    # TreeSHAP attributions in Clarify's report format (steps/evaluate.py).
+    explainability_uri = evaluated("analysis.json")
 
     # Register: the trained artifact already holds code/inference.py, so no repack step is needed.
     builder = ModelBuilder(
@@ -281,10 +341,10 @@ def build_pipeline(
         inference_instances=list(build.instances.inference),
         transform_instances=list(build.instances.transform),
         model_metrics=ModelMetrics(
-            model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json"),
-            # TreeSHAP attributions in Clarify's report format (steps/evaluate.py).
-            explainability=MetricsSource(s3_uri=explainability_uri, content_type="application/json"),
+            model_statistics=json_source(evaluation_uri),
+            explainability=json_source(explainability_uri),
         ),
+        drift_check_baselines=drift_check_baselines,
         customer_metadata_properties={
             "git_commit": git_commit,
             "build_id": build_id,
@@ -311,7 +371,7 @@ def build_pipeline(
     check = ConditionStep(
         name="CheckQuality",
         conditions=[ConditionGreaterThanOrEqualTo(left=measured, right=threshold)],
-        if_steps=[register],
+        if_steps=[register] if main_line else [],
         else_steps=[fail],
     )
     return Pipeline(
@@ -323,7 +383,13 @@ def build_pipeline(
 
 
 def render_definition(
-    config: Config, *, pipeline_name: str, code_uris: dict[str, str], input_data_uri: str, output_prefix_uri: str
+    config: Config,
+    *,
+    pipeline_name: str,
+    code_uris: dict[str, str],
+    input_data_uri: str,
+    output_prefix_uri: str,
+    main_line: bool = True,
 ) -> str:
     # The SDK narrates every object it builds (INFO logs, a UserWarning per job, a warning per field
     # it drops from the definition by design): keep a render's output to what matters.
@@ -339,6 +405,7 @@ def render_definition(
                 code_uris=code_uris,
                 input_data_uri=input_data_uri,
                 output_prefix_uri=output_prefix_uri,
+                main_line=main_line,
             )
             return str(pipeline.definition())
     finally:

@@ -17,6 +17,9 @@ from model_deploy.package import PackageInfo
 from model_deploy.settings import StageDeploy
 
 VARIANT = "AllTraffic"  # blue/green requires the same variant name in the old and the new config
+# The stage's KMS key (infra/templates/target.yaml StageKeyAlias). The stage bucket's policy refuses uploads
+# without SSE-KMS (DenyUploadsNotKmsEncrypted): data capture and monitoring reports must name the key.
+STAGE_KEY_ALIAS = "alias/mlops-{stage}"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 MANAGED_BY = {"Key": "mlops:managed-by", "Value": "mlops-deploy"}
 
@@ -135,6 +138,7 @@ def render_endpoint_config(
             "EnableCapture": True,
             "InitialSamplingPercentage": settings.data_capture.percentage,
             "DestinationS3Uri": f"s3://{bucket}/{settings.data_capture.prefix}/{endpoint}",
+            "KmsKeyId": STAGE_KEY_ALIAS.format(stage=target.stage),
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]},
         }
@@ -206,6 +210,62 @@ def render_alarms(settings: StageDeploy) -> tuple[dict[str, Any], ...]:
     return tuple(alarms)
 
 
+# Model Monitor's data-quality metrics (the built-in analyzer; AWS's "CloudWatch Metrics" page of Model Monitor).
+DATA_METRIC_NAMESPACE = "/aws/sagemaker/Endpoints/data-metric"
+DRIFT_ALARM_SUFFIX = "data-drift"
+
+
+def monitoring_schedule_name(endpoint: str) -> str:
+    return f"{endpoint}-data-quality"
+
+
+def render_drift_alarm(settings: StageDeploy) -> dict[str, Any] | None:
+    """The retrain alarm: the largest baseline drift of the watched features against the threshold.
+
+    Not a rollback alarm (the deployment config names only `rollback_alarms`): it fires between
+    deployments, when the hourly monitoring execution publishes drift, and its state change reaches
+    the bridge's retrain route through EventBridge (infra/templates).
+    """
+    drift = settings.monitor.drift_alarm
+    if not settings.monitor.enabled or drift is None:
+        return None
+    endpoint = settings.endpoint_name
+    dimensions = [
+        {"Name": "EndpointName", "Value": endpoint},
+        {"Name": "ScheduleName", "Value": monitoring_schedule_name(endpoint)},
+    ]
+    metrics: list[dict[str, Any]] = [
+        {
+            "Id": f"m{index}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": DATA_METRIC_NAMESPACE,
+                    "MetricName": f"feature_baseline_drift_{feature}",
+                    "Dimensions": dimensions,
+                },
+                "Period": 3600,
+                "Stat": "Maximum",
+            },
+            "ReturnData": False,
+        }
+        for index, feature in enumerate(drift.features)
+    ]
+    ids = ",".join(m["Id"] for m in metrics)
+    metrics.append({"Id": "drift", "Expression": f"MAX([{ids}])", "Label": "largest feature drift", "ReturnData": True})
+    return {
+        "AlarmName": naming.alarm_name(endpoint, DRIFT_ALARM_SUFFIX),
+        # The description names what is watched: the plan compares descriptions, not metric queries.
+        "AlarmDescription": f"mlops: data drift of {endpoint} beyond {drift.threshold} in any of "
+        f"{', '.join(drift.features)}; starts a retrain"[:1024],
+        "Metrics": metrics,
+        "EvaluationPeriods": 1,
+        "Threshold": drift.threshold,
+        "ComparisonOperator": "GreaterThanThreshold",
+        # No monitoring data (no traffic in the hour) is no evidence of drift.
+        "TreatMissingData": "notBreaching",
+    }
+
+
 def render_scaling(settings: StageDeploy) -> ScalingSpec | None:
     scaling = settings.autoscaling
     if scaling is None:
@@ -236,6 +296,7 @@ def render_monitor(
         "DataQualityAppSpecification": {"ImageUri": image_uri},
         "DataQualityJobInput": {"EndpointInput": {"EndpointName": endpoint, "LocalPath": "/opt/ml/processing/input"}},
         "DataQualityJobOutputConfig": {
+            "KmsKeyId": STAGE_KEY_ALIAS.format(stage=target.stage),
             "MonitoringOutputs": [
                 {
                     "S3Output": {
@@ -244,7 +305,7 @@ def render_monitor(
                         "S3UploadMode": "EndOfJob",
                     }
                 }
-            ]
+            ],
         },
         "JobResources": {
             "ClusterConfig": {"InstanceCount": 1, "InstanceType": monitor.instance_type, "VolumeSizeInGB": 20}
@@ -265,7 +326,7 @@ def render_monitor(
             "statistics of the captured data but has no constraints to report violations against",
         )
     name = naming.job_definition_name(endpoint, definition)
-    schedule_name = f"{endpoint}-data-quality"
+    schedule_name = monitoring_schedule_name(endpoint)
     schedule = {
         "MonitoringScheduleName": schedule_name,
         "MonitoringScheduleConfig": {
@@ -343,7 +404,7 @@ def render_desired(
         endpoint_config_name=config_name,
         endpoint_config=config,
         deployment_config=render_deployment_config(settings),
-        alarms=render_alarms(settings),
+        alarms=render_alarms(settings) + tuple(a for a in (render_drift_alarm(settings),) if a is not None),
         scaling=render_scaling(settings),
         monitor=monitor,
         warnings=warnings,

@@ -170,8 +170,26 @@ class RollbackAlarm(_Strict):
     evaluation_periods: int = Field(2, ge=1, le=10, description="periods between 1 and 10")
 
 
+class DriftAlarm(_Strict):
+    """The alarm on Model Monitor's drift metrics that starts a retrain (the bridge's second route)."""
+
+    features: list[str] = Field(
+        ...,
+        min_length=1,
+        max_length=9,
+        description="1 to 9 feature names whose feature_baseline_drift_<name> metric the alarm watches "
+        "(a CloudWatch metric-math alarm holds at most 10 queries: 9 metrics and their MAX)",
+    )
+    threshold: float = Field(
+        0.1, gt=0, le=1, description="the drift distance (0 to 1) above which the alarm fires; Model Monitor flags 0.1"
+    )
+
+
 class Monitor(_Strict):
     enabled: bool = Field(False, description="true to schedule data-quality monitoring of captured requests")
+    drift_alarm: DriftAlarm | None = Field(
+        None, description="the retrain alarm on the drift metrics (features, threshold); null for none"
+    )
     schedule_expression: str = Field(
         "cron(0 * ? * * *)",
         pattern=r"^cron\(.+\)$",

@@ -9,6 +9,7 @@ Writes to the `evaluation` output:
   analysis.json         feature attributions in SageMaker Clarify's explainability report format
   explanations_shap/out.csv   per-row attributions, one column per feature (Clarify's layout)
   roc.png, confusion_matrix.png, feature_importance.png, report.md
+  model_quality/statistics.json, model_quality/constraints.json   Model Monitor model-quality baseline
 
 The attributions are XGBoost's own TreeSHAP (`pred_contribs`): exact Shapley values of the booster's
 margin (log-odds) on the preprocessed features, computed for every test row. Clarify's KernelSHAP would
@@ -40,6 +41,11 @@ from sklearn.metrics import (
     roc_auc_score,
     roc_curve,
 )
+
+if __package__:  # imported as model_build.steps.evaluate (tests)
+    from . import baseline
+else:  # run as a script in the container: baseline.py is beside it in the code bundle
+    import baseline  # type: ignore[import-not-found,no-redef]
 
 DECISION_THRESHOLD = 0.5
 
@@ -252,7 +258,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pd.DataFrame(values, columns=list(features.columns)).to_csv(out / "explanations_shap" / "out.csv", index=False)
     images = plots(report, out, explanations)
     (out / "report.md").write_text(markdown(report, images, explanations))
+    write_model_quality_baseline(out / "model_quality", report)
     return report
+
+
+def write_model_quality_baseline(out: Path, report: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "statistics.json").write_text(json.dumps(baseline.model_quality_statistics(report), indent=2))
+    (out / "constraints.json").write_text(json.dumps(baseline.model_quality_constraints(report), indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,9 @@ Outputs (each a ProcessingOutput of the pipeline):
   validation/validation.csv  same layout, for early stopping
   test/test.csv              raw features with header and label column      (evaluation, staging tests)
   preprocessor/preprocessor.json  the fitted transform, bundled into the model for serving
-  baseline/statistics.json   per-feature statistics of the raw training data (drift baseline)
+  baseline/statistics.json   Model Monitor data-quality statistics of the raw training features
+  baseline/constraints.json  Model Monitor data-quality constraints suggested from them (DriftCheckBaselines)
+  baseline/provenance.json   the input's sha256, the split sizes and the label's positive rate
   baseline/baseline.csv      the raw training features with header          (Model Monitor baselining)
 """
 
@@ -26,8 +28,12 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+if __package__:  # imported as model_build.steps.preprocess (tests)
+    from . import baseline
+else:  # run as a script in the container: baseline.py is beside it in the code bundle
+    import baseline  # type: ignore[import-not-found,no-redef]
+
 PREPROCESSOR_VERSION = 1
-HISTOGRAM_BINS = 10
 
 
 class PreprocessError(Exception):
@@ -118,31 +124,11 @@ def transform(frame: pd.DataFrame, preprocessor: dict[str, Any]) -> np.ndarray:
     return np.asarray((values - np.asarray(preprocessor["means"])) / np.asarray(preprocessor["scales"]))
 
 
-def statistics(
-    train: pd.DataFrame, features: list[str], label: str, source_sha256: str, counts: dict[str, Any]
-) -> dict[str, Any]:
-    per_feature = {}
-    for name in features:
-        column = train[name].astype(float)
-        present = column.dropna()
-        edges = np.quantile(present, np.linspace(0, 1, HISTOGRAM_BINS + 1))
-        edges = np.unique(edges)
-        hist, _ = np.histogram(present, bins=edges)
-        per_feature[name] = {
-            "count": int(present.size),
-            "missing": int(column.isna().sum()),
-            "mean": float(present.mean()),
-            "std": float(present.std(ddof=0)),
-            "min": float(present.min()),
-            "max": float(present.max()),
-            "quantiles": {str(q): float(present.quantile(q)) for q in (0.01, 0.25, 0.5, 0.75, 0.99)},
-            "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in hist]},
-        }
-    positives = float(train[label].mean())
+def provenance(train: pd.DataFrame, label: str, source_sha256: str, counts: dict[str, Any]) -> dict[str, Any]:
+    """Where the baseline came from: kept beside Model Monitor's files, whose schema has no place for it."""
     return {
         "dataset": {"sha256": source_sha256, "rows": counts},
-        "label": {"name": label, "positive_rate": positives},
-        "features": per_feature,
+        "label": {"name": label, "positive_rate": float(train[label].mean())},
     }
 
 
@@ -168,8 +154,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     (out / "preprocessor").mkdir(parents=True, exist_ok=True)
     (out / "preprocessor" / "preprocessor.json").write_text(json.dumps(preprocessor, indent=2))
     counts = {"train": len(train), "validation": len(validation), "test": len(test)}
-    stats = statistics(train, features, args.label_column, sha, counts)
+    try:
+        stats = baseline.data_quality_statistics(train[features])
+    except baseline.BaselineError as exc:
+        raise PreprocessError(f"cannot baseline the training features: {exc}") from exc
     (out / "baseline" / "statistics.json").write_text(json.dumps(stats, indent=2))
+    constraints = baseline.data_quality_constraints(stats)
+    (out / "baseline" / "constraints.json").write_text(json.dumps(constraints, indent=2))
+    prov = provenance(train, args.label_column, sha, counts)
+    (out / "baseline" / "provenance.json").write_text(json.dumps(prov, indent=2))
     return counts
 
 

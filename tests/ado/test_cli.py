@@ -29,13 +29,13 @@ def test_plan_exits_2_with_changes_apply_converges_and_plan_then_exits_0(
 
     assert main([*arguments, "plan", *url]) == 2
     planned = capsys.readouterr().out
-    assert "+ create environment mlops-prod" in planned and "41 to change, 0 unchanged" in planned
+    assert "+ create environment mlops-prod" in planned and "42 to change, 0 unchanged" in planned
 
     assert main([*arguments, "apply", *url]) == 0
     assert "Azure DevOps project is up to date" in capsys.readouterr().out
 
     assert main([*arguments, "plan", *url]) == 0
-    assert capsys.readouterr().out.strip().endswith("0 to change, 41 unchanged, 0 conflict(s)")
+    assert capsys.readouterr().out.strip().endswith("0 to change, 42 unchanged, 0 conflict(s)")
 
 
 def test_a_token_the_organization_refuses_is_one_actionable_line(

@@ -46,6 +46,7 @@ def test_apply_creates_the_project_setup_and_a_second_plan_changes_nothing(
         "azure-pipelines/model-deploy.yml",
         "azure-pipelines/infrastructure.yml",
         "azure-pipelines/model-deploy-webhook.yml",
+        "azure-pipelines/model-rollback.yml",
     }
     prod = next(e for e in state["environments"] if e["name"] == "mlops-prod")
     checks = {c["type"]["id"]: c for c in state["checks"] if c["resource"]["id"] == str(prod["id"])}
@@ -66,7 +67,12 @@ def test_apply_creates_the_project_setup_and_a_second_plan_changes_nothing(
     endpoints = {e["name"]: e for e in state["endpoints"]}
     prod_connection = state["permissions"][f"endpoint/{endpoints['aws-deploy-prod']['id']}"]
     webhook_id = pipelines["breast-cancer-deploy-webhook"]["id"]  # the deploy pipeline's webhook variant
-    assert [(p["id"], p["authorized"]) for p in prod_connection["pipelines"]] == [(deploy_id, True), (webhook_id, True)]
+    rollback_id = pipelines["breast-cancer-rollback"]["id"]  # gated like prod (model-rollback.yml)
+    assert [(p["id"], p["authorized"]) for p in prod_connection["pipelines"]] == [
+        (deploy_id, True),
+        (rollback_id, True),
+        (webhook_id, True),
+    ]
     assert not prod_connection["allPipelines"]["authorized"]
     assert fake.project.authorized("endpoint", endpoints["aws-build"]["id"], build_id)  # type: ignore[union-attr]
     assert not fake.project.authorized("endpoint", endpoints["aws-build"]["id"], deploy_id)  # type: ignore[union-attr]
@@ -95,7 +101,7 @@ def test_apply_revokes_pipelines_and_open_access_that_are_not_ours(
     plan = make_plan(want, ado.read(want))
     assert [a.line() for a in plan.actions] == [
         "+ authorize permission service connection aws-deploy-prod: pipelines breast-cancer-deploy, "
-        "breast-cancer-deploy-webhook only "
+        "breast-cancer-rollback, breast-cancer-deploy-webhook only "
         "(open access to all pipelines removed); revoke 999"
     ]
     _apply(ado, want)

@@ -117,6 +117,23 @@ def test_register_and_fail(definition: dict[str, Any]) -> None:
     explainability = register["ModelMetrics"]["Explainability"]["Report"]
     assert explainability["S3Uri"]["Std:Join"]["Values"][-1] == "analysis.json"
     assert explainability["ContentType"] == "application/json"
+    # Model Monitor's baselines ride on the package (DriftCheckBaselines), where the deploy finds them.
+    drift = register["DriftCheckBaselines"]
+    assert {k: drift["ModelDataQuality"][k]["S3Uri"]["Std:Join"]["Values"] for k in ("Statistics", "Constraints")} == {
+        "Statistics": [
+            {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"},
+            "statistics.json",
+        ],
+        "Constraints": [
+            {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"},
+            "constraints.json",
+        ],
+    }
+    assert drift["ModelQuality"]["Constraints"]["S3Uri"]["Std:Join"]["Values"][-1] == "model_quality/constraints.json"
+    # The scripts import baseline.py from beside them: each processing step downloads its whole bundle.
+    for name in ("Preprocess", "Evaluate"):
+        code = next(i for i in steps[name]["Arguments"]["ProcessingInputs"] if i["InputName"] == "code")
+        assert code["S3Input"]["S3Uri"].endswith("/") and "/code/" in code["S3Input"]["S3Uri"], name
     condition = steps["CheckQuality"]["Arguments"]["Conditions"][0]
     assert condition["Type"] == "GreaterThanOrEqualTo"
     assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"
@@ -202,6 +219,19 @@ def test_changed_step_code_changes_only_that_steps_code_uri(
 
 
 def test_branch_builds_get_their_own_pipeline_and_prefix(local_config: Config) -> None:
+    from model_build.layout import branch_slug
+
     branch = render(local_config, "feature/new-features")
-    assert branch.pipeline_name == "breast-cancer-build-feature-new-features"
-    assert "breast-cancer/feature-new-features" in branch.definition
+    slug = branch_slug("feature/new-features")
+    assert slug.startswith("feature-new-features-") and len(slug) == len("feature-new-features-") + 8
+    assert branch.pipeline_name == f"breast-cancer-build-{slug}"
+    assert f"breast-cancer/{slug}" in branch.definition
+    # A branch pipeline runs on the cheaper instances and registers nothing into the production group.
+    definition = json.loads(branch.definition)
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    assert defaults["ProcessingInstanceType"] == local_config.build.branch_instances.processing
+    assert defaults["TrainingInstanceType"] == local_config.build.branch_instances.training
+    assert defaults["ProcessingInstanceCount"] == defaults["TrainingInstanceCount"] == 1
+    [check] = [s for s in definition["Steps"] if s["Name"] == "CheckQuality"]
+    assert check["Arguments"]["IfSteps"] == [] and [s["Name"] for s in check["Arguments"]["ElseSteps"]] == ["Fail"]
+    assert "RegisterModel" not in branch.definition

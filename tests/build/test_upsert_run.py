@@ -14,7 +14,8 @@ from moto import mock_aws
 
 from mlops.core.config import Config
 from mlops.core.errors import BuildError, PipelineExecutionFailed
-from model_build.build import RenderedBuild, cleanup, start, upsert, wait
+from model_build.build import RenderedBuild, branch_pipelines, cleanup, stale_branches, start, upsert, wait
+from model_build.layout import BucketLayout, pipeline_name
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 BUILD_ID = "20261122T020304Z-0123456"
@@ -161,32 +162,86 @@ def test_wait_is_bounded() -> None:
     assert now[0] == 70  # 30 + 30 + the 10 s that were left, never past the bound
 
 
+def _branch_build(config: Config, rendered: RenderedBuild, branch: str) -> RenderedBuild:
+    return dataclasses.replace(rendered, pipeline_name=pipeline_name(config.build.pipeline_name, branch))
+
+
 def test_cleanup_deletes_the_branch_pipeline_and_data_only(
     aws: tuple[Any, Any, list[str]], local_config: Config, rendered: RenderedBuild
 ) -> None:
     sm, s3, _ = aws
     bucket = local_config.build.artifact_bucket
-    branch_build = dataclasses.replace(rendered, pipeline_name="breast-cancer-build-feature-x")
-    upsert(sm, s3, local_config, branch_build, "feature/x")
+    layout = BucketLayout(bucket, local_config.project.name)
+    feature = layout.branch_prefix("feature/x")
+    upsert(sm, s3, local_config, _branch_build(local_config, rendered, "feature/x"), "feature/x")
     upsert(sm, s3, local_config, rendered, "main")
-    for key in (
-        "breast-cancer/feature-x/b1/out.csv",
-        "breast-cancer/feature-x/b1/out.csv",
-        "breast-cancer/main/b1/out.csv",
-    ):
+    for key in (f"{feature}b1/out.csv", f"{feature}b1/out.csv", "breast-cancer/main/b1/out.csv"):
         s3.put_object(Bucket=bucket, Key=key, Body=b"x")
-    preview = cleanup(sm, s3, local_config, "feature/x", dry_run=True)
+    shown: list[str] = []
+    preview = cleanup(sm, s3, local_config, "feature/x", dry_run=True, progress=shown.append)
     assert (preview.pipeline_deleted, preview.objects_deleted) == (True, 2)  # two versions of one key
+    assert shown[0].startswith("cleanup of branch 'feature/x': pipeline breast-cancer-build-feature-x-")
+    assert f"2 object version(s) under s3://{bucket}/{feature}" in shown[0]
     assert len(sm.list_pipelines()["PipelineSummaries"]) == 2
-    result = cleanup(sm, s3, local_config, "feature/x")
+    result = cleanup(sm, s3, local_config, "refs/heads/feature/x")
     assert (result.pipeline_deleted, result.objects_deleted) == (True, 2)
     names = [p["PipelineName"] for p in sm.list_pipelines()["PipelineSummaries"]]
     assert names == [rendered.pipeline_name]
     remaining = s3.list_object_versions(Bucket=bucket, Prefix="breast-cancer/")
-    assert not [v for v in remaining.get("Versions", []) if v["Key"].startswith("breast-cancer/feature-x/")]
+    assert not [v for v in remaining.get("Versions", []) if v["Key"].startswith(feature)]
     assert any(v["Key"] == "breast-cancer/main/b1/out.csv" for v in remaining["Versions"])
-    with pytest.raises(BuildError, match="refusing to clean up 'main'"):
-        cleanup(sm, s3, local_config, "main")
+
+
+@pytest.mark.parametrize("spelling", ["main", "Main", "refs/heads/main", "MASTER", " main"])
+def test_cleanup_refuses_the_main_line_in_any_spelling(
+    aws: tuple[Any, Any, list[str]], local_config: Config, spelling: str
+) -> None:
+    sm, s3, calls = aws
+    s3.put_object(Bucket=local_config.build.artifact_bucket, Key="breast-cancer/main/b1/out.csv", Body=b"x")
+    with pytest.raises(BuildError, match="it is the main line"):
+        cleanup(sm, s3, local_config, spelling)
+    assert writes(calls) == ["PutObject"]
+
+
+@pytest.mark.parametrize("branch", ["data", "code", "Code", "refs/heads/data"])
+def test_cleanup_of_a_branch_named_like_a_shared_store_leaves_the_store(
+    aws: tuple[Any, Any, list[str]], local_config: Config, branch: str
+) -> None:
+    sm, s3, _ = aws
+    bucket = local_config.build.artifact_bucket
+    for key in ("breast-cancer/data/abc/breast_cancer.csv", "breast-cancer/code/abc/train.py"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    result = cleanup(sm, s3, local_config, branch)
+    assert result.objects_deleted == 0
+    keys = {v["Key"] for v in s3.list_object_versions(Bucket=bucket)["Versions"]}
+    assert keys == {"breast-cancer/data/abc/breast_cancer.csv", "breast-cancer/code/abc/train.py"}
+
+
+def test_cleanup_refuses_a_pipeline_that_belongs_to_another_branch(
+    aws: tuple[Any, Any, list[str]], local_config: Config, rendered: RenderedBuild
+) -> None:
+    sm, s3, calls = aws
+    name = pipeline_name(local_config.build.pipeline_name, "feature/x")
+    # A pipeline of that name, created by hand for another branch (tagged so): in doubt, nothing is deleted.
+    upsert(sm, s3, local_config, dataclasses.replace(rendered, pipeline_name=name), "feature/y")
+    calls.clear()
+    with pytest.raises(BuildError, match="tagged mlops:branch='feature/y', not this branch"):
+        cleanup(sm, s3, local_config, "feature/x")
+    assert writes(calls) == []
+
+
+def test_cleanup_refuses_a_prefix_another_live_pipeline_writes_to(
+    aws: tuple[Any, Any, list[str]], local_config: Config, rendered: RenderedBuild
+) -> None:
+    sm, s3, calls = aws
+    upsert(sm, s3, local_config, _branch_build(local_config, rendered, "feature/x"), "feature/x")
+    # Another live pipeline (say, from a renamed base) whose branch tag maps to the same prefix.
+    other = dataclasses.replace(rendered, pipeline_name=f"{local_config.build.pipeline_name}-renamed")
+    upsert(sm, s3, local_config, other, "refs/heads/feature/x")
+    calls.clear()
+    with pytest.raises(BuildError, match="writes to the same prefix"):
+        cleanup(sm, s3, local_config, "feature/x")
+    assert writes(calls) == []
 
 
 def test_wait_backs_off_to_the_poll_interval() -> None:
@@ -201,3 +256,16 @@ def test_wait_backs_off_to_the_poll_interval() -> None:
             wait(sm, arn, timeout_seconds=3600, poll_seconds=30, sleep=sleeps.append, clock=lambda: 0.0) == "Succeeded"
         )
     assert sleeps == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_stale_branch_pipelines_are_those_whose_branch_is_gone(
+    aws: tuple[Any, Any, list[str]], local_config: Config, rendered: RenderedBuild
+) -> None:
+    sm, s3, _ = aws
+    upsert(sm, s3, local_config, rendered, "main")
+    for branch in ("feature/merged", "feature/open"):
+        upsert(sm, s3, local_config, _branch_build(local_config, rendered, branch), branch)
+    pipelines = branch_pipelines(sm, local_config)
+    assert set(pipelines) == {"feature/merged", "feature/open"}  # the main line is never a branch pipeline
+    assert stale_branches(pipelines, {"main", "feature/open"}) == ["feature/merged"]
+    assert stale_branches(pipelines, {"main"}) == ["feature/merged", "feature/open"]

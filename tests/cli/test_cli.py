@@ -72,3 +72,7 @@ def test_upsert_dry_run_then_upsert_then_run(
         assert "expected a build id like" in capsys.readouterr().err
         assert main(["build", "cleanup", "--branch", "main"]) == 1
         assert "refusing to clean up 'main'" in capsys.readouterr().err
+        assert main(["build", "cleanup", "--branch", "refs/heads/Main"]) == 1
+        assert "it is the main line" in capsys.readouterr().err
+        assert main(["build", "cleanup"]) == 1
+        assert "expected exactly one of --branch NAME and --stale" in capsys.readouterr().err

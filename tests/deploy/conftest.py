@@ -30,7 +30,11 @@ ENVIRONMENT = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY"
 
 @pytest.fixture(scope="session")
 def local_config() -> Config:
-    return load_config(REPO_ROOT / "mlops.yaml", profile="local", environ={})
+    # moto (mock_aws) has no monitoring schedules; the twin has (tests/local, tests/e2e): prod's monitor is
+    # switched off for these moto-only tests.
+    return load_config(
+        REPO_ROOT / "mlops.yaml", profile="local", environ={"MLOPS__DEPLOY__PROD__MONITOR__ENABLED": "false"}
+    )
 
 
 @dataclass

@@ -24,7 +24,10 @@ def test_stages_reference_their_accounts_and_roles(raw: dict[str, Any]) -> None:
     assert stage_target(config, "staging").bucket(config.deploy.staging.bucket) == "mlops-deploy-222222222222-eu-west-1"
     local = config_from_mapping(raw, profile="local")
     assert stage_role_arn(local, "staging") == "arn:aws:iam::000000000002:role/mlops-deploy"
-    assert local.deploy.prod.monitor.enabled is False and config.deploy.prod.monitor.enabled is True
+    # The twin runs Model Monitor (mlops/local/monitoring.py): prod is monitored there as in the cloud.
+    assert local.deploy.prod.monitor.enabled is True and config.deploy.prod.monitor.enabled is True
+    drift = config.deploy.prod.monitor.drift_alarm
+    assert drift is not None and len(drift.features) == 9 and drift.threshold == 0.1
 
 
 @pytest.mark.parametrize(

@@ -282,3 +282,85 @@ def test_failing_staging_tests_stop_the_run_before_prod(demo: Demo, monkeypatch:
     assert stages["DeployProd"] not in ("succeeded", "rejected")
     assert demo.endpoints("prod") == ["breast-cancer"]
     assert demo.live_config("prod", "breast-cancer") == prod_config
+
+
+def _advance_twin_clock(demo: Demo, hours: int = 1) -> list[dict[str, Any]]:
+    import urllib.request
+
+    state = running(demo.directory)
+    assert state is not None
+    request = urllib.request.Request(f"{state.url}/_twin/monitoring/run?hours={hours}", method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        executions: list[dict[str, Any]] = json.loads(response.read())["executions"]
+    return executions
+
+
+def test_drift_closes_the_loop(demo: Demo, tmp_path: Path) -> None:
+    """`mlops demo --drift`: drifted prod traffic -> capture -> monitoring -> alarm -> bridge -> retrain build."""
+    assert demo.exit_code == 0, "needs the demo's twin"
+    report_file = tmp_path / "drift.json"
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        # --no-retrain: the retrain build is model-build.yml once more (seconds of CPU the test budget has not);
+        # the run the bridge started, with its reason, is what this test checks.
+        code = main(["demo", "--drift", "--no-retrain", "--report", str(report_file)])
+    assert code == 0, stderr.getvalue()[-3000:]
+    report = json.loads(report_file.read_text())
+    execution = report["monitoring_execution"]
+    assert execution["MonitoringExecutionStatus"] == "CompletedWithViolations"
+    assert execution["MonitoringScheduleName"] == "breast-cancer-data-quality"
+    drifted = {
+        v["feature_name"] for v in execution["Violations"] if v["constraint_check_type"] == "baseline_drift_check"
+    }
+    assert {"mean radius", "mean area", "worst area"} <= drifted
+    assert "mean texture" not in drifted  # not shifted, not flagged
+    assert report["alarm_state"] == "ALARM"
+    assert report["bridge"]["outcome"] == "started" and report["bridge"]["route"] == "retrain"
+    reason = report["build_run"]["parameters"]["retrainReason"]
+    assert reason.startswith("alarm breast-cancer-data-drift went into ALARM at ")
+    assert report["new_package"] == {}  # --no-retrain
+
+    # What SageMaker and Model Monitor leave in the prod account, in their documented formats.
+    s3 = demo.client("s3", "prod")
+    bucket = "mlops-deploy-000000000003-us-east-1"
+    captures = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="data-capture/")["Contents"]]
+    assert all(k.endswith(".jsonl") and "/breast-cancer/AllTraffic/" in k for k in captures)
+    record = json.loads(s3.get_object(Bucket=bucket, Key=captures[-1])["Body"].read().decode().splitlines()[0])
+    assert record["captureData"]["endpointInput"]["encoding"] == "CSV" and record["eventVersion"] == "0"
+    assert record["captureData"]["endpointOutput"]["observedContentType"] == "application/json"
+    report_key = execution["ReportUri"].removeprefix(f"s3://{bucket}/") + "/constraint_violations.json"
+    violations = json.loads(s3.get_object(Bucket=bucket, Key=report_key)["Body"].read())["violations"]
+    assert violations == execution["Violations"]
+    metrics = demo.client("cloudwatch", "prod").list_metrics(Namespace="/aws/sagemaker/Endpoints/data-metric")
+    names = {m["MetricName"] for m in metrics["Metrics"]}
+    assert {"feature_baseline_drift_mean radius", "feature_non_null_mean radius"} <= names
+
+
+def test_a_monitoring_execution_without_or_with_broken_captures_fails(demo: Demo) -> None:
+    assert demo.exit_code == 0, "needs the demo's twin"
+    _advance_twin_clock(demo)  # the hour of whatever traffic came before (the demo's, the drift test's)
+    # An hour without traffic: nothing to analyse is reported, never passed.
+    [quiet] = [e for e in _advance_twin_clock(demo) if e["EndpointName"] == "breast-cancer"]
+    assert quiet["MonitoringExecutionStatus"] == "Failed"
+    assert "no captured data" in quiet["FailureReason"]
+    # A capture file that is not SageMaker's format: the execution names it and fails.
+    now = _twin_now(demo)
+    key = f"data-capture/breast-cancer/breast-cancer/AllTraffic/{now:%Y/%m/%d/%H}/broken.jsonl"
+    demo.client("s3", "prod").put_object(
+        Bucket="mlops-deploy-000000000003-us-east-1",
+        Key=key,
+        Body=b'{"captureData": "not a record"}\n',
+        ServerSideEncryption="aws:kms",  # the stage bucket refuses anything else
+        SSEKMSKeyId="alias/mlops-prod",
+    )
+    [broken] = [e for e in _advance_twin_clock(demo) if e["EndpointName"] == "breast-cancer"]
+    assert broken["MonitoringExecutionStatus"] == "Failed"
+    assert "broken.jsonl line 1: not a SageMaker data capture record" in broken["FailureReason"]
+
+
+def _twin_now(demo: Demo) -> Any:
+    """The hour the twin's clock is in: the last execution ran at its start (the clock moves in whole hours)."""
+    executions = demo.client("sagemaker", "prod").list_monitoring_executions(
+        MonitoringScheduleName="breast-cancer-data-quality", SortOrder="Descending"
+    )["MonitoringExecutionSummaries"]
+    return executions[0]["ScheduledTime"]

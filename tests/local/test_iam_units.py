@@ -191,6 +191,23 @@ def test_a_required_resource_the_request_does_not_name_is_unresolved_not_wildcar
     assert needs(_call("ListEndpoints"), "sagemaker:ListEndpoints", wildcard, "1", FakeLookups())[0].resources == ["*"]
 
 
+def test_an_action_whose_resource_types_are_all_optional_is_authorised_on_star() -> None:
+    # cloudwatch:PutMetricData lists `dataset` as an optional resource type; a request names none.
+    info = ActionInfo(
+        "cloudwatch:PutMetricData",
+        False,
+        [
+            {
+                "name": "dataset",
+                "required": False,
+                "arn": "arn:${Partition}:cloudwatch:${Region}:${Account}:dataset/${DatasetId}",
+            }
+        ],
+    )
+    (need,) = needs(_call("PutMetricData", Namespace="n"), "cloudwatch:PutMetricData", info, "1", FakeLookups())
+    assert need.resources == ["*"] and need.unresolved is None
+
+
 def test_request_context_names_only_members_and_tags() -> None:
     info = ActionInfo(
         "application-autoscaling:RegisterScalableTarget",

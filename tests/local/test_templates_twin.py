@@ -47,11 +47,15 @@ def template_roles(account: str) -> set[str]:
         }
     }
     template = load_template(template_path("automation" if account == "automation" else "staging"))
+    # automation: build, registry reader, staging-pass writer, pipeline, bridge, reminders; stages: deploy,
+    # execution, monitoring, drift-alarm forwarding; each account's access stack: infra and CloudFormation.
     assert sum(r["Type"] == "AWS::IAM::Role" for r in template["Resources"].values()) == (
-        6 if account == "automation" else 3
+        6 if account == "automation" else 4
     )
-    access = {"mlops-infra", "mlops-cloudformation"}
-    return access | names.get(account, {"mlops-deploy", "mlops-sagemaker-execution", "mlops-sagemaker-monitoring"})
+    stage = {"mlops-deploy", "mlops-sagemaker-execution", "mlops-sagemaker-monitoring"}
+    if account == "prod":  # only prod has a drift alarm (mlops.yaml): its state changes go to the automation bus
+        stage.add("mlops-drift-alarm-forward")
+    return {"mlops-infra", "mlops-cloudformation"} | names.get(account, stage)
 
 
 @pytest.mark.parametrize("account", ["automation", "staging", "prod"])

@@ -48,7 +48,8 @@ def test_our_pipelines_use_exactly_the_configured_identities(who: Identities) ->
     parameters = {"modelPackageArn": "arn", "modelPackageGroup": "g", "modelPackageVersion": "1"}
     used: set[str] = set()
     for key, file in PIPELINE_FILES.items():
-        compiled = load_pipeline(REPO_ROOT / file, parameters if key == "deploy" else {}, root=REPO_ROOT)
+        given = {"deploy": parameters, "rollback": {"reason": "a test"}}.get(key, {})
+        compiled = load_pipeline(REPO_ROOT / file, given, root=REPO_ROOT)
         assert pipeline_key(file) == key
         assert identity_problems(compiled, file, who) == [], file
         assert identity_problems(compiled, file, local) == [], file
@@ -207,7 +208,8 @@ def test_each_connections_role_allows_the_session_its_pipeline_asks_for(config: 
 
     for key, file in PIPELINE_FILES.items():
         parameters = {"modelPackageArn": "arn", "modelPackageGroup": "g", "modelPackageVersion": "1"}
-        compiled = load_pipeline(REPO_ROOT / file, parameters if key == "deploy" else {}, root=REPO_ROOT)
+        given = {"deploy": parameters, "rollback": {"reason": "a test"}}.get(key, {})
+        compiled = load_pipeline(REPO_ROOT / file, given, root=REPO_ROOT)
         asked = int({v.name: v.value for v in compiled.variables}.get("aws.rolecredential.maxduration", 900))
         for connection in who.for_pipeline(key):
             kind = "access" if connection.purpose.startswith("infra-") else connection.account

@@ -74,13 +74,50 @@ def test_model_deploy_requires_the_bridge_parameters() -> None:
 
 def test_model_build_compiles_with_and_without_checks() -> None:
     full = load_pipeline(PIPELINES / "model-build.yml", {}, root=REPO_ROOT)
-    assert [s.name for s in full.stages] == ["Validate", "Build"]
+    assert [s.name for s in full.stages] == ["Validate", "Build", "BranchBuild"]
     names = [step.display_name for step in full.stages[0].jobs[0].steps]
     assert any("make test" in name for name in names)
     tasks = {step.task for stage in full.stages for job in stage.jobs for step in job.steps}
     assert {"PublishTestResults@2", "PublishCodeCoverageResults@2", "AWSShellScript@1"} <= tasks
     quick = load_pipeline(PIPELINES / "model-build.yml", {"runChecks": "false"}, root=REPO_ROOT)
     assert not any("make test" in step.display_name for step in quick.stages[0].jobs[0].steps)
+
+
+def test_model_build_day2_stages() -> None:
+    """Pull requests build their branch pipeline; main cleans up gone branches; a retrain says why."""
+    plain = load_pipeline(PIPELINES / "model-build.yml", {}, root=REPO_ROOT)
+    branch = next(s for s in plain.stages if s.name == "BranchBuild")
+    assert "'PullRequest'" in str(branch.condition)
+    [upsert] = [step for job in branch.jobs for step in job.steps if step.task == "AWSShellScript@1"]
+    assert 'mlops build upsert --branch "$(System.PullRequest.SourceBranch)"' in upsert.inputs["inlineScript"]
+    build = next(s for s in plain.stages if s.name == "Build")
+    cleanup = next(job for job in build.jobs if job.name == "CleanupBranches")
+    assert "'IndividualCI', 'BatchedCI', 'Schedule'" in str(cleanup.condition)
+    assert any("mlops build cleanup --stale" in str(step.inputs.get("inlineScript", "")) for step in cleanup.steps)
+    assert not any("Retrain requested" in step.display_name for job in build.jobs for step in job.steps)
+    retrain = load_pipeline(PIPELINES / "model-build.yml", {"retrainReason": "alarm x went into ALARM"}, root=REPO_ROOT)
+    build = next(s for s in retrain.stages if s.name == "Build")
+    assert any("Retrain requested" in step.display_name for job in build.jobs for step in job.steps)
+    raw = (PIPELINES / "model-build.yml").read_text()
+    assert "schedules:" in raw and 'cron: "0 3 * * 1"' in raw
+
+
+def test_model_rollback_is_gated_like_prod() -> None:
+    from mlops.core.config import load_config
+    from mlops.core.identities import PIPELINE_FILES, identities
+
+    assert PIPELINE_FILES["rollback"] == "azure-pipelines/model-rollback.yml"
+    pipeline = load_pipeline(PIPELINES / "model-rollback.yml", {"reason": "bad canary"}, root=REPO_ROOT)
+    [stage] = pipeline.stages
+    [job] = stage.jobs
+    who = identities(load_config(REPO_ROOT / "mlops.yaml", environ={}))
+    prod = who.connection("deploy-prod")
+    assert job.environment == prod.environment == "mlops-prod"
+    scripts = [step for step in job.steps if step.task == "AWSShellScript@1"]
+    assert {step.inputs["awsCredentials"] for step in scripts} == {prod.name}
+    assert "rollback" in prod.pipelines and "rollback" in (who.environment("mlops-prod") or prod).pipelines
+    assert "mlops deploy rollback --stage prod --dry-run" in scripts[0].inputs["inlineScript"]
+    assert any(step.task == "PublishPipelineArtifact@1" for step in job.steps)
 
 
 def test_infrastructure_expands_one_stage_per_account() -> None:

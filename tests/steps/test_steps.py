@@ -89,13 +89,30 @@ def test_transform_is_fitted_on_train_only(processed: Path) -> None:
     np.testing.assert_allclose(pre["means"], baseline.mean().to_numpy())
 
 
-def test_baseline_statistics(processed: Path) -> None:
+def test_baseline_in_model_monitor_formats(processed: Path) -> None:
     stats = json.loads((processed / "baseline" / "statistics.json").read_text())
-    assert stats["dataset"]["rows"] == {"train": 341, "validation": 114, "test": 114}
-    assert len(stats["dataset"]["sha256"]) == 64
-    radius = stats["features"]["mean radius"]
-    assert radius["count"] == 341 and radius["min"] < radius["quantiles"]["0.5"] < radius["max"]
-    assert sum(radius["histogram"]["counts"]) == 341
+    assert stats["version"] == 0 and stats["dataset"] == {"item_count": 341}
+    assert [f["name"] for f in stats["features"]] == data.FEATURE_NAMES
+    radius = next(f for f in stats["features"] if f["name"] == "mean radius")
+    assert radius["inferred_type"] == "Fractional"
+    numbers = radius["numerical_statistics"]
+    assert numbers["common"] == {"num_present": 341, "num_missing": 0}
+    assert numbers["min"] < numbers["mean"] < numbers["max"]
+    kll = numbers["distribution"]["kll"]
+    assert sum(b["count"] for b in kll["buckets"]) == 341
+    assert len(kll["sketch"]["data"][0]) == 341
+    constraints = json.loads((processed / "baseline" / "constraints.json").read_text())
+    assert constraints["monitoring_config"]["emit_metrics"] == "Enabled"
+    radius_constraint = next(f for f in constraints["features"] if f["name"] == "mean radius")
+    assert radius_constraint == {
+        "name": "mean radius",
+        "inferred_type": "Fractional",
+        "completeness": 1.0,
+        "num_constraints": {"is_non_negative": True},
+    }
+    provenance = json.loads((processed / "baseline" / "provenance.json").read_text())
+    assert provenance["dataset"]["rows"] == {"train": 341, "validation": 114, "test": 114}
+    assert len(provenance["dataset"]["sha256"]) == 64
 
 
 def test_preprocess_rejects_bad_input(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,13 +10,21 @@ import pytest
 
 from mlops.core.errors import GitError
 from mlops.core.gitinfo import current_revision, make_build_id, validate_build_id
-from model_build.layout import BucketLayout, branch_slug, pipeline_name, sha256_of_files
+from model_build.layout import (
+    RESERVED_SEGMENTS,
+    BucketLayout,
+    branch_slug,
+    is_main_branch,
+    pipeline_name,
+    sha256_of_files,
+)
 from model_build.plan import first_failed_step, plan_upsert
 
 
 def test_pipeline_names_per_branch() -> None:
     assert pipeline_name("bc-build", "main") == "bc-build"
-    assert pipeline_name("bc-build", "feature/Add_Thing") == "bc-build-feature-add-thing"
+    name = pipeline_name("bc-build", "feature/Add_Thing")
+    assert re.fullmatch(r"bc-build-feature-add-thing-[0-9a-f]{8}", name)
     long = pipeline_name("bc-build", "x" * 400)
     assert len(long) <= 256 and long.startswith("bc-build-xxx")
     assert long != pipeline_name("bc-build", "x" * 401)
@@ -23,9 +32,32 @@ def test_pipeline_names_per_branch() -> None:
         branch_slug("///")
 
 
+@pytest.mark.parametrize(
+    "spelling", ["main", "Main", "MAIN", "refs/heads/main", " main ", "master", "refs/heads/Master"]
+)
+def test_the_main_line_in_any_spelling_is_main(spelling: str) -> None:
+    assert is_main_branch(spelling)
+    assert branch_slug(spelling) == "main"
+    assert pipeline_name("bc-build", spelling) == "bc-build"
+
+
+def test_branches_that_slug_alike_never_share_a_prefix() -> None:
+    layout = BucketLayout("bucket", "bc")
+    alike = ["feature/x", "feature-x", "Feature_X", "feature/X", "refs/heads/feature-x-"]
+    prefixes = {layout.branch_prefix(b) for b in alike}
+    assert len(prefixes) == len(alike)
+    assert layout.branch_prefix("refs/heads/feature/x") == layout.branch_prefix("feature/x")
+    # No branch maps onto the shared stores or the main line's outputs.
+    for branch in ("code", "data", "Data", "main-", "refs/heads/code"):
+        assert branch_slug(branch).split("-")[0] in {"code", "data", "main"}
+        assert branch_slug(branch) not in RESERVED_SEGMENTS
+
+
 def test_bucket_layout() -> None:
     layout = BucketLayout("bucket", "bc")
-    assert layout.run_prefix("feature/x", "20261122T020304Z-abcdef1") == "bc/feature-x/20261122T020304Z-abcdef1/"
+    slug = branch_slug("feature/x")
+    assert layout.run_prefix("feature/x", "20261122T020304Z-abcdef1") == f"bc/{slug}/20261122T020304Z-abcdef1/"
+    assert layout.branch_prefix("main") == "bc/main/"
     assert layout.uri(layout.code_key("d" * 64, "train.py")) == f"s3://bucket/bc/code/{'d' * 64}/train.py"
 
 

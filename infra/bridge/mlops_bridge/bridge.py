@@ -13,9 +13,10 @@ from .events import decide, parse_event
 from .idempotency import RunOnce
 from .log import logger
 from .registry import read_package, record_run, run_metadata
+from .retrain import RetrainRoute, is_alarm_event
 from .settings import BridgeSettings
 
-_CORRELATION_KEYS = ("event_id", "model_package_arn", "approval_status")
+_CORRELATION_KEYS = ("event_id", "model_package_arn", "approval_status", "alarm_name", "alarm_transition")
 
 
 class RunStarter(Protocol):
@@ -31,16 +32,27 @@ class RunStarter(Protocol):
 
 
 class Bridge:
-    def __init__(self, settings: BridgeSettings, *, sagemaker: Any, starter: RunStarter, run_once: RunOnce) -> None:
+    def __init__(
+        self,
+        settings: BridgeSettings,
+        *,
+        sagemaker: Any,
+        starter: RunStarter,
+        run_once: RunOnce,
+        retrain: RetrainRoute | None = None,
+    ) -> None:
         self.settings = settings
         self._sagemaker = sagemaker
         self._starter = starter
         self._run_once = run_once
+        self._retrain = retrain or RetrainRoute(settings, starter=None, run_once=None)
 
     def handle(self, event: Any, context: Any = None) -> dict[str, Any]:
         logger.remove_keys(_CORRELATION_KEYS)
         event_id = event.get("id") if isinstance(event, dict) else None
         logger.set_correlation_id(event_id if isinstance(event_id, str) else None)
+        if is_alarm_event(event):  # the second route: a drift alarm starts the build (retraining)
+            return self._retrain.handle(event, context)
         change = parse_event(event)  # raises on a malformed event: it must reach the DLQ
         logger.append_keys(
             event_id=change.event_id, model_package_arn=change.model_package_arn, approval_status=change.approval_status

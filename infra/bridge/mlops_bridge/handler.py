@@ -17,7 +17,8 @@ from .ado_runs import CredentialFactory, RunsApiStarter, default_credential_fact
 from .ado_webhook import WebhookStarter
 from .bridge import Bridge, RunStarter
 from .credentials import AuthSecretStore
-from .idempotency import DEPLOY_RUN_PREFIX, RunOnce
+from .idempotency import DEPLOY_RUN_PREFIX, RETRAIN_RUN_PREFIX, RunOnce
+from .retrain import BuildRunStarter, RetrainRoute
 from .settings import BridgeSettings
 
 _bridge: Bridge | None = None
@@ -46,7 +47,19 @@ def build_bridge(
         expires_after_seconds=settings.idempotency_expiry_seconds,
         dynamodb=session.client("dynamodb"),
     )
-    return Bridge(settings, sagemaker=session.client("sagemaker"), starter=starter, run_once=run_once)
+    retrain = RetrainRoute(settings, starter=None, run_once=None)
+    if settings.build_pipeline_id is not None and settings.trigger == "runs_api":
+        retrain = RetrainRoute(
+            settings,
+            starter=BuildRunStarter(settings, secrets, credential_factory=credential_factory, sleep=sleep),
+            run_once=RunOnce(
+                table=settings.idempotency_table,
+                key_prefix=RETRAIN_RUN_PREFIX,
+                expires_after_seconds=settings.idempotency_expiry_seconds,
+                dynamodb=session.client("dynamodb"),
+            ),
+        )
+    return Bridge(settings, sagemaker=session.client("sagemaker"), starter=starter, run_once=run_once, retrain=retrain)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

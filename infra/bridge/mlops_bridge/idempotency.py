@@ -28,6 +28,7 @@ from .errors import AlreadyInProgressError, BridgeError
 
 DEPLOY_RUN_PREFIX = "mlops-bridge.deploy-run"
 REMINDER_PREFIX = "mlops-bridge.pending-reminder"
+RETRAIN_RUN_PREFIX = "mlops-bridge.retrain-run"
 
 
 class RunOnce:

@@ -18,6 +18,11 @@ Approval handler (`mlops_bridge.handler.handler`):
 - `IDEMPOTENCY_TABLE` (required): DynamoDB table, partition key `id`, TTL attribute `expiration`.
 - `IDEMPOTENCY_EXPIRY_DAYS`: how long one approval is remembered, default 30 (longer than the DLQ's 14 days).
 - `MODEL_PACKAGE_GROUPS` (required): comma-separated groups whose approvals start a run.
+- `ADO_BUILD_PIPELINE_ID` (optional): the build pipeline's id; with it, the second route starts the build
+  (retraining) when a retrain alarm goes into ALARM (`mlops_bridge.retrain`). Without it such events fail
+  with a clear error and stay in the DLQ.
+- `RETRAIN_ALARM_NAMES` (optional): comma-separated alarm names that may start a retrain; empty accepts
+  every alarm the retrain rule delivers.
 
 Reminders (`mlops_bridge.reminders.handler`): `MODEL_PACKAGE_GROUPS`, `IDEMPOTENCY_TABLE`,
 `REMINDER_TOPIC_ARN` (required), `REMINDER_MIN_AGE_HOURS` (default 24), `REMINDER_EXPIRY_DAYS` (default 90:
@@ -56,6 +61,8 @@ class BridgeSettings:
     throttle_max_wait_seconds: float = 60.0
     secret_cache_seconds: float = 300.0
     idempotency_expiry_seconds: int = 30 * 86400
+    build_pipeline_id: int | None = None
+    retrain_alarm_names: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> BridgeSettings:
@@ -84,6 +91,12 @@ class BridgeSettings:
             throttle_max_wait_seconds=_positive_float(environ, "ADO_THROTTLE_MAX_WAIT_SECONDS", 60.0),
             secret_cache_seconds=_positive_float(environ, "ADO_SECRET_CACHE_SECONDS", 300.0, allow_zero=True),
             idempotency_expiry_seconds=int(_positive_float(environ, "IDEMPOTENCY_EXPIRY_DAYS", 30.0) * 86400),
+            build_pipeline_id=_positive_int(environ, "ADO_BUILD_PIPELINE_ID")
+            if environ.get("ADO_BUILD_PIPELINE_ID", "").strip()
+            else None,
+            retrain_alarm_names=frozenset(
+                name.strip() for name in environ.get("RETRAIN_ALARM_NAMES", "").split(",") if name.strip()
+            ),
         )
 
 

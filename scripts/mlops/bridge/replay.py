@@ -1,9 +1,15 @@
-"""Re-drive the bridge's dead-letter queue through the Lambda's own code.
+"""Re-drive the bridge's dead-letter queue through the Lambdas' own code.
 
-`replay_dlq` calls the Lambda's handler (`mlops_bridge.handler.build_bridge(...).handle`) with the Lambda's
-environment variables (ADO_*, IDEMPOTENCY_TABLE, MODEL_PACKAGE_GROUPS; see docs/bridge.md). Idempotency
-makes it safe: an approval that already started a run starts nothing new. A message is deleted only
-after it was handled successfully; failed ones stay on the queue.
+The queue holds three kinds of message (the body is always the original EventBridge event):
+  - approvals (`SageMaker Model Package State Change`, from the approval rule or the bridge Lambda),
+  - retrain alarms (`CloudWatch Alarm State Change`, from the retrain rule or the bridge Lambda),
+  - reminder ticks (`Scheduled Event`, from the reminder schedule or the reminders Lambda).
+Approvals and alarms go to the bridge's handler (`mlops_bridge.handler.build_bridge(...).handle`, which
+routes them), reminder ticks to `mlops_bridge.reminders.handler`, each with the Lambda's environment
+variables (see docs/bridge.md). Idempotency makes it safe: an approval or alarm transition that already
+started a run starts nothing new, a package already reminded is not reminded again. A message of any
+other kind is reported as one that can never succeed. A message is deleted only after it was handled
+successfully; failed ones stay on the queue.
 """
 
 from __future__ import annotations
@@ -15,6 +21,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.core.errors import BridgeError
+
+APPROVAL = "approval"
+RETRAIN_ALARM = "retrain-alarm"
+REMINDER_TICK = "reminder-tick"
+_KINDS = {
+    ("aws.sagemaker", "SageMaker Model Package State Change"): APPROVAL,
+    ("aws.cloudwatch", "CloudWatch Alarm State Change"): RETRAIN_ALARM,
+    ("aws.events", "Scheduled Event"): REMINDER_TICK,
+    ("aws.scheduler", "Scheduled Event"): REMINDER_TICK,
+}
+Handle = Callable[[Any, Any], dict[str, Any]]
+
+
+def message_kind(event: Any) -> str | None:
+    """Which handler a DLQ message belongs to, from its EventBridge `source` and `detail-type`; None if unknown."""
+    if not isinstance(event, dict):
+        return None
+    return _KINDS.get((str(event.get("source")), str(event.get("detail-type"))))
+
+
+def _unknown(event: Any) -> str:
+    if not isinstance(event, dict):
+        return f"the body is JSON but not an EventBridge event (a {type(event).__name__})"
+    return (
+        f"an event of source {event.get('source')!r} and detail-type {event.get('detail-type')!r}; expected an "
+        "approval (aws.sagemaker), a retrain alarm (aws.cloudwatch) or a reminder tick (Scheduled Event)"
+    )
 
 
 @dataclass
@@ -60,8 +93,9 @@ class ReplayContext:
 def replay_dlq(
     sqs: Any,
     queue_url: str,
-    handle: Callable[[Any, Any], dict[str, Any]] | None,
+    handle: Handle | None,
     *,
+    remind: Handle | None = None,
     dry_run: bool = False,
     plan: Callable[[Any], str] | None = None,
     max_messages: int = 1000,
@@ -75,8 +109,11 @@ def replay_dlq(
     """
     summary = ReplaySummary(queue_url=queue_url, dry_run=dry_run)
     planned: list[str] = []
+    handlers: dict[str, Handle | None] = {APPROVAL: handle, RETRAIN_ALARM: handle, REMINDER_TICK: remind}
     try:
-        _drain(sqs, queue_url, handle, summary, planned, plan, max_messages, wait_seconds, visibility_timeout, progress)
+        _drain(
+            sqs, queue_url, handlers, summary, planned, plan, max_messages, wait_seconds, visibility_timeout, progress
+        )
     finally:
         # A dry run leaves the queue as it found it: planned messages become visible again at once
         # (not inside the loop, which would then receive them again).
@@ -88,7 +125,7 @@ def replay_dlq(
 def _drain(
     sqs: Any,
     queue_url: str,
-    handle: Callable[[Any, Any], dict[str, Any]] | None,
+    handlers: dict[str, Handle | None],
     summary: ReplaySummary,
     planned: list[str],
     plan: Callable[[Any], str] | None,
@@ -123,6 +160,15 @@ def _drain(
                     )
                     planned.append(message["ReceiptHandle"])
                 continue
+            kind = message_kind(event)
+            if kind is None:
+                error = f"unknown message: {_unknown(event)}; it can never succeed: delete it"
+                summary.failures.append((message_id, error))
+                if dry_run:
+                    summary.plans.append(f"{message_id}: would fail ({error})")
+                    planned.append(message["ReceiptHandle"])
+                progress(f"failed {message_id}: {error}")
+                continue
             if dry_run and plan is not None:
                 verdict = plan(event)
                 summary.plans.append(f"{message_id}: {verdict}")
@@ -132,8 +178,9 @@ def _drain(
                     summary.outcomes["planned"] = summary.outcomes.get("planned", 0) + 1
                 planned.append(message["ReceiptHandle"])
                 continue
+            handle = handlers.get(kind)
             if handle is None:
-                raise BridgeError("replay without --dry-run needs the bridge handler; none was given")
+                raise BridgeError(f"replay without --dry-run needs the handler of {kind} messages; none was given")
             try:
                 result = handle(event, ReplayContext(budget_seconds=max(60, visibility_timeout - 30)))
             except Exception as exc:
@@ -141,7 +188,8 @@ def _drain(
                 progress(f"failed {message_id}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
                 continue
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            outcome = str(result.get("outcome", "handled"))
+            # The reminders handler answers with what it sent, not an outcome.
+            outcome = str(result.get("outcome") or ("reminders-run" if kind == REMINDER_TICK else "handled"))
             summary.outcomes[outcome] = summary.outcomes.get(outcome, 0) + 1
             progress(
                 f"{outcome} {message_id}: run {result.get('runId')}"
@@ -150,11 +198,27 @@ def _drain(
             )
 
 
-def plan_event(groups: frozenset[str]) -> Callable[[Any], str]:
+def plan_event(groups: frozenset[str], retrain_alarms: frozenset[str] = frozenset()) -> Callable[[Any], str]:
     from mlops_bridge.errors import MalformedEventError
     from mlops_bridge.events import decide, parse_event
+    from mlops_bridge.retrain import parse_alarm_event, should_retrain
 
     def plan(event: Any) -> str:
+        kind = message_kind(event)
+        if kind == REMINDER_TICK:
+            return "would run the pending-approval reminders now (one per overdue package, never twice)"
+        if kind == RETRAIN_ALARM:
+            try:
+                transition = parse_alarm_event(event)
+            except MalformedEventError as exc:
+                return f"would fail (malformed): {str(exc).splitlines()[0]}"
+            start, why = should_retrain(transition, retrain_alarms)
+            if not start:
+                return f"would ignore alarm {transition.alarm_name}: {why}"
+            return (
+                f"would start the build (retrain) for alarm {transition.alarm_name} at {transition.timestamp} "
+                "unless this transition already started one or a build is running"
+            )
         try:
             change = parse_event(event)
         except MalformedEventError as exc:

@@ -45,17 +45,20 @@ def replay(queue_url: str, dry_run: bool, max_messages: int, wait_seconds: int, 
     """Re-drive the DLQ through the Lambda's own handler code (idempotent; delete only after success).
 
     Needs the Lambda's environment: ADO_ORG_URL, ADO_PROJECT, ADO_PIPELINE_ID, ADO_AUTH_SECRET_ARN,
-    IDEMPOTENCY_TABLE, MODEL_PACKAGE_GROUPS (see docs/bridge.md).
+    IDEMPOTENCY_TABLE, MODEL_PACKAGE_GROUPS; ADO_BUILD_PIPELINE_ID for retrain alarms and
+    REMINDER_TOPIC_ARN for reminder ticks (see docs/bridge.md).
     """
     import boto3
 
+    from mlops_bridge import reminders
     from mlops_bridge.errors import BridgeError as LambdaBridgeError
     from mlops_bridge.handler import build_bridge
     from mlops_bridge.settings import groups_from_env
 
+    retrain_alarms = frozenset(a.strip() for a in os.environ.get("RETRAIN_ALARM_NAMES", "").split(",") if a.strip())
     try:
         if dry_run:
-            handle, plan = None, plan_event(groups_from_env(os.environ))
+            handle, plan = None, plan_event(groups_from_env(os.environ), retrain_alarms)
         else:
             handle, plan = build_bridge(os.environ).handle, None
     except LambdaBridgeError as exc:
@@ -64,7 +67,8 @@ def replay(queue_url: str, dry_run: bool, max_messages: int, wait_seconds: int, 
             hint=(exc.hint or "") + "; replay needs the bridge Lambda's environment variables (docs/bridge.md)",
         ) from exc
     summary = replay_dlq(
-        boto3.client("sqs"), queue_url, handle, dry_run=dry_run, plan=plan, max_messages=max_messages,
+        boto3.client("sqs"), queue_url, handle, remind=reminders.handler, dry_run=dry_run, plan=plan,
+        max_messages=max_messages,
         wait_seconds=wait_seconds, visibility_timeout=visibility_timeout,
         progress=lambda line: click.echo(line, err=True),
     )  # fmt: skip

@@ -117,10 +117,10 @@ def _branch(branch: str | None) -> str:
 def _checked_branch(branch: str) -> str:
     """A branch must name a pipeline and an S3 prefix: '' or '*' or '../' cannot (and are no git branch)."""
     from mlops.core.errors import BuildError
-    from model_build.layout import MAIN_BRANCHES, branch_slug
+    from model_build.layout import branch_slug, is_main_branch, normalize_branch
 
-    if branch in MAIN_BRANCHES:
-        return branch
+    if is_main_branch(branch):
+        return normalize_branch(branch)
     try:
         branch_slug(branch)
     except ValueError as exc:
@@ -128,7 +128,7 @@ def _checked_branch(branch: str) -> str:
             f"expected a git branch name with letters or digits, found {branch!r}",
             hint="pass the branch's name as git shows it, e.g. --branch feature/better-features",
         ) from exc
-    return branch
+    return normalize_branch(branch)
 
 
 @build.command("definition")
@@ -251,20 +251,40 @@ def build_track(obj: Context, execution_arn: str) -> None:
 
 
 @build.command("cleanup")
-@click.option("--branch", required=True, metavar="NAME", help="The merged branch whose pipeline and data to delete.")
+@click.option("--branch", metavar="NAME", help="The merged branch whose pipeline and data to delete.")
+@click.option(
+    "--stale",
+    is_flag=True,
+    help="Clean up every branch pipeline whose branch the remote (origin) no longer has: merged or deleted.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted.")
 @pass_context
-def build_cleanup(obj: Context, branch: str, dry_run: bool) -> None:
-    """Delete a merged branch's pipeline and its data."""
+def build_cleanup(obj: Context, branch: str | None, stale: bool, dry_run: bool) -> None:
+    """Delete a merged branch's pipeline and its data (the plan is printed first)."""
     from mlops.core.aws import session
-    from model_build.build import cleanup
+    from mlops.core.errors import BuildError
+    from mlops.core.gitinfo import remote_branches
+    from model_build.build import branch_pipelines, cleanup, stale_branches
 
-    branch = _checked_branch(branch)
+    if (branch is None) == (not stale):
+        raise BuildError(
+            "expected exactly one of --branch NAME and --stale",
+            hint="--branch feature/x for one merged branch; --stale for every branch origin no longer has",
+        )
     aws = session(obj.config)
-    result = cleanup(aws.client("sagemaker"), aws.client("s3"), obj.config, branch, dry_run=dry_run)
+    sm = aws.client("sagemaker")
+    if stale:
+        live = remote_branches()
+        branches = stale_branches(branch_pipelines(sm, obj.config), live)
+        click.echo(f"{len(branches)} stale branch pipeline(s): {', '.join(branches) or 'none'}")
+    else:
+        branches = [_checked_branch(str(branch))]
     verb = "would delete" if dry_run else "deleted"
-    pipeline = "the pipeline" if result.pipeline_deleted else "no pipeline (none existed)"
-    click.echo(f"{verb} {pipeline} and {result.objects_deleted} object version(s) for branch {branch}")
+    for name in branches:
+        # The plan (pipeline, prefix, object versions) is printed before anything is deleted.
+        result = cleanup(sm, aws.client("s3"), obj.config, name, dry_run=dry_run, progress=click.echo)
+        pipeline = "the pipeline" if result.pipeline_deleted else "no pipeline (none existed)"
+        click.echo(f"{verb} {pipeline} and {result.objects_deleted} object version(s) for branch {name}")
 
 
 # ----------------------------------------------------------------------------------------------- demo
@@ -284,15 +304,42 @@ def build_cleanup(obj: Context, branch: str, dry_run: bool) -> None:
     show_default=True,
     help="How the bridge starts the deploy: the Runs API, or the incoming webhook (model-deploy-webhook.yml).",
 )
+@click.option(
+    "--drift",
+    is_flag=True,
+    help="Day 2 on the twin `mlops demo` left running: drifted traffic, monitoring, the drift alarm, the retrain.",
+)
+@click.option(
+    "--retrain/--no-retrain",
+    default=True,
+    help="With --drift: run the build the alarm started (default), or stop once Azure DevOps has the run.",
+)
 @pass_context
-def demo(obj: Context, report: Path | None, auto_approve: bool | None, trigger: str) -> None:
-    """The whole flow on the local twin: build, approve, bridge, deploy to staging, test, prod."""
+def demo(
+    obj: Context, report: Path | None, auto_approve: bool | None, trigger: str, drift: bool, retrain: bool
+) -> None:
+    """The whole flow on the local twin: build, approve, bridge, deploy to staging, test, prod.
+
+    With --drift (after `mlops demo`): the loop closes. Drifted requests reach prod, the hourly
+    monitoring execution reports the violations, the drift alarm fires, and the bridge starts the build.
+    """
     from mlops.core.config import find_config_file
     from mlops.local.flow import Flow
     from mlops.local.twin import twin_dir
 
     config_file = find_config_file(obj.config_path)
     config = load_config(config_file, profile="local")
+    if drift:
+        from mlops.local.drift import DriftDemo
+
+        drift_demo = DriftDemo(
+            config, repo_root=config_file.parent, twin_directory=twin_dir(config_file), progress=progress
+        )
+        drift_report = drift_demo.run(retrain=retrain)
+        if report:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(json.dumps(drift_report.to_json(), indent=2) + "\n")
+        return
     interactive = sys.stdin.isatty() if auto_approve is None else not auto_approve
 
     def approve_prod(environment: str) -> bool:

@@ -213,6 +213,13 @@ class InstanceGroup(_Strict):
     count: int = Field(1, ge=1, le=20, description="an instance count between 1 and 20")
 
 
+class BranchInstances(_Strict):
+    """Branch pipelines run one small instance per step: they check the change, they ship nothing."""
+
+    processing: InstanceType = "ml.t3.medium"
+    training: InstanceType = "ml.m5.large"
+
+
 class Instances(_Strict):
     processing: InstanceGroup
     training: InstanceGroup
@@ -260,6 +267,10 @@ class Build(_Strict):
         "mlops-sagemaker-pipeline", description="the SageMaker pipeline execution role in the automation account"
     )
     instances: Instances
+    branch_instances: BranchInstances = Field(
+        default_factory=lambda: BranchInstances(),
+        description="the cheaper processing and training instances of branch (pull-request) pipelines",
+    )
     quality: Quality
     hyperparameters: Hyperparameters = Hyperparameters()
     max_runtime_seconds: int = Field(3600, ge=60, le=432000, description="a job time limit between 60 and 432000")

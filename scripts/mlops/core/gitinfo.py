@@ -82,3 +82,9 @@ def validate_build_id(build_id: str) -> str:
             hint="omit --build-id to have one made from the clock and the commit",
         )
     return build_id
+
+
+def remote_branches(remote: str = "origin", cwd: Path | None = None) -> set[str]:
+    """The branches the remote has now (`git ls-remote --heads`): what branch cleanup must keep."""
+    listed = _git(["ls-remote", "--heads", remote], cwd)
+    return {_strip_ref(line.split("\t", 1)[1]) for line in listed.splitlines() if "\t" in line}

@@ -26,6 +26,7 @@ PIPELINE_FILES: dict[str, str] = {
     # The deploy pipeline's webhook-triggered variant (ADO_TRIGGER=webhook): it acts with the deploy
     # pipeline's connections and environments (`mlops ado` authorises it wherever "deploy" is).
     "deploy-webhook": "azure-pipelines/model-deploy-webhook.yml",
+    "rollback": "azure-pipelines/model-rollback.yml",
 }
 # Pipelines that act with another pipeline's permissions: variant -> the pipeline it stands in for.
 PIPELINE_VARIANTS: dict[str, str] = {"deploy-webhook": "deploy"}
@@ -103,7 +104,7 @@ def identities(config: Config) -> Identities:
             "deploy-prod",
             names.deploy_prod,
             config.deploy.prod.account,
-            ("deploy",),
+            ("deploy", "rollback"),
             envs.prod,
             stage_role_name(config, "prod"),
         ),
@@ -121,7 +122,7 @@ def identities(config: Config) -> Identities:
     ]
     environments = [
         Environment(envs.staging, ("deploy",), approval=False, exclusive_lock=False),
-        Environment(envs.prod, ("deploy",), approval=True, exclusive_lock=True),
+        Environment(envs.prod, ("deploy", "rollback"), approval=True, exclusive_lock=True),
     ]
     environments += [
         Environment(

@@ -34,6 +34,7 @@ from mlops.infra.templates import StackSpec, active_resources, load_template
 MOTO_SKIPPED_TYPES = frozenset(
     {
         "AWS::CloudWatch::Alarm",
+        "AWS::Events::EventBusPolicy",
         "AWS::IAM::OIDCProvider",
         "AWS::Lambda::EventInvokeConfig",
         "AWS::S3::BucketPolicy",
@@ -227,6 +228,18 @@ class _Gaps:
                 if live is None or json.loads(live) != document:
                     sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(document))
                     created.append(f"topic policy {logical_id} on {arn.rsplit(':', 1)[-1]}")
+            return None
+        if kind == "AWS::Events::EventBusPolicy":
+            events = self.session.client("events")
+            statement = {**properties["Statement"], "Sid": str(properties["StatementId"])}
+            bus = str(properties.get("EventBusName") or "default")
+            live = _json_or_none(lambda: events.describe_event_bus(Name=bus).get("Policy") or "null")
+            # EventBridge rewrites the principals of a stored statement (account ids to root ARNs): match by Sid.
+            if not live or statement["Sid"] not in {x.get("Sid") for x in live.get("Statement", [])}:
+                events.put_permission(
+                    EventBusName=bus, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+                )
+                created.append(f"event bus policy {logical_id} on {bus}")
             return None
         if kind == "AWS::CloudWatch::Alarm":
             cloudwatch = self.session.client("cloudwatch")

@@ -201,6 +201,13 @@ def config_parameters(config: Config, account: AccountName) -> dict[str, str]:
             "ProdDeployRoleName": stage_role_name(config, "prod"),
             "AdoOrgUrl": ado.organization_url.rstrip("/"),
             "AdoDeployPipelineId": str(ado.pipelines.deploy),
+            "AdoBuildPipelineId": str(ado.pipelines.build),
+            # The stages' drift alarms (model_deploy/desired.py render_drift_alarm) start a retrain.
+            "RetrainAlarmNames": ",".join(
+                f"{stage.endpoint_name}-data-drift"
+                for stage in (config.deploy.staging, config.deploy.prod)
+                if stage.monitor.enabled and stage.monitor.drift_alarm is not None
+            ),
             "RecordParameterPrefix": config.deploy.record_parameter_prefix,
         }
         # The key is created here; an alias in mlops.yaml names it (null, as in the twin, keeps the default).
@@ -217,6 +224,10 @@ def config_parameters(config: Config, account: AccountName) -> dict[str, str]:
         "DeployRoleName": stage_role_name(config, account),
         "EndpointRoleName": stage.execution_role_name,
         "RecordParameterPrefix": config.deploy.record_parameter_prefix,
+        # The drift alarm whose state changes go to the automation account's bus (retraining), if any.
+        "DriftAlarmName": f"{stage.endpoint_name}-data-drift"
+        if stage.monitor.enabled and stage.monitor.drift_alarm is not None
+        else "",
     }
 
 

@@ -39,22 +39,26 @@ from mlops.local.oidc import Issuer, write_connection_roles
 BRIDGE_SOURCE = Path(__file__).resolve().parents[3] / "infra" / "bridge" / "mlops_bridge"
 # The template's approval rule and its Lambda target (infra/templates/automation.yaml).
 APPROVAL_RULE = "mlops-bridge-approvals"
+# The retrain rule (day 2): a stage's drift alarm -> the same bridge Lambda, so the same stand-in queue.
+RETRAIN_RULE = "mlops-bridge-retrain"
 BRIDGE_TARGET_ID = "bridge"
 # The twin's stand-in for the bridge Lambda as the rule's target: moto's EventBridge cannot invoke Lambda.
 APPROVAL_QUEUE = "mlops-approvals"
 ROOT_SECRET = "twin"  # noqa: S105 - the twin accepts any secret; this one is public by design
 
 KNOWN_GAPS = (
-    "approval rule mlops-bridge-approvals delivers to the SQS queue mlops-approvals instead of the mlops-bridge "
-    "Lambda (moto's EventBridge cannot invoke Lambda); the demo runs the bridge's handler from that queue",
+    "approval rule mlops-bridge-approvals and retrain rule mlops-bridge-retrain deliver to the SQS queue "
+    "mlops-approvals instead of the mlops-bridge Lambda (moto's EventBridge cannot invoke Lambda); the demo runs "
+    "the bridge's handler from that queue",
     "schedules do not fire in moto: the pending-approval reminder (rule mlops-bridge-reminders) never runs",
-    "CloudWatch alarms are created, but moto never evaluates their metrics",
+    "CloudWatch alarms are created, but moto never evaluates their metrics: the twin evaluates only the alarms on "
+    "Model Monitor's metrics, after each monitoring execution (mlops/local/monitoring.py)",
     "the twin's endpoint is plain HTTP on 127.0.0.1 where AWS is HTTPS only: the templates' DenyInsecureTransport "
     "statements (aws:SecureTransport false) cannot be exercised",
     "the OIDC issuers vstoken.dev.azure.com/<organization id> and login.microsoftonline.com/<tenant>/v2.0 are the "
     "twin's own key (.mlops/twin/oidc), not Azure DevOps' or Entra's: STS in the twin verifies tokens against it",
-    "model monitor: moto has no monitoring schedules or job definitions, so the local profile sets "
-    "deploy.prod.monitor.enabled: false",
+    "model monitor: the twin keeps the monitoring schedules (moto has none) and runs their executions only "
+    "when its clock is advanced (POST /_twin/monitoring/run?hours=N, `mlops demo --drift`), hourly schedules only",
 )
 
 
@@ -143,6 +147,16 @@ def _route_approvals_to_queue(session: boto3.Session) -> str:
     stand_in: dict[str, Any] = {"Id": BRIDGE_TARGET_ID, "Arn": queue_arn}
     stand_in.update({k: v for k, v in bridge.items() if k in ("RetryPolicy", "DeadLetterConfig")})
     events.put_targets(Rule=APPROVAL_RULE, Targets=[stand_in])  # type: ignore[list-item]
+    # The retrain rule targets the same function: its events reach the same stand-in for the bridge.
+    rules = {r["Name"] for r in events.list_rules(NamePrefix=RETRAIN_RULE).get("Rules", [])}
+    if RETRAIN_RULE in rules:
+        (retrain,) = [
+            t for t in events.list_targets_by_rule(Rule=RETRAIN_RULE)["Targets"] if t["Id"] == BRIDGE_TARGET_ID
+        ]
+        events.remove_targets(Rule=RETRAIN_RULE, Ids=[BRIDGE_TARGET_ID])
+        stand_in = {"Id": BRIDGE_TARGET_ID, "Arn": queue_arn}
+        stand_in.update({k: v for k, v in retrain.items() if k in ("RetryPolicy", "DeadLetterConfig")})
+        events.put_targets(Rule=RETRAIN_RULE, Targets=[stand_in])  # type: ignore[list-item]
     return str(queue_url)
 
 

@@ -7,7 +7,9 @@ ValueError becomes the client error SageMaker reports (424 ModelError, original 
 invocation of an existing endpoint also publishes SageMaker's per-variant metrics to the account's
 CloudWatch (`AWS/SageMaker`, dimensions EndpointName and VariantName: `Invocations`,
 `Invocation4XXErrors`, `Invocation5XXErrors`, `ModelLatency` in microseconds), the metrics the rollback
-alarms read: a client's bad payload counts as 4xx, never as 5xx.
+alarms read: a client's bad payload counts as 4xx, never as 5xx. An endpoint config with data capture
+enabled gets SageMaker's capture files for the sampled share of its answered requests
+(mlops/local/monitoring.py), stamped with the twin's clock.
 
 UpdateEndpoint with a DeploymentConfig runs SageMaker's blue/green sequence in a background thread:
 provision the new fleet (the model must load), shift the canary share of requests, wait, shift the
@@ -26,14 +28,19 @@ import logging
 import tarfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from moto.cloudwatch.models import cloudwatch_backends
+from moto.s3.models import s3_backends
 from moto.sagemaker.models import sagemaker_backends
+
+from mlops.local.monitoring import CaptureSampler, capture_key, capture_record, split_s3
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +84,11 @@ class Hosting:
         time_scale: float,
         sleep: Callable[[float], None] = time.sleep,
         poll_seconds: float = 0.05,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.read_object = read_object
+        self.clock = clock
+        self._sampler = CaptureSampler()
         self.automation_account = automation_account
         self.cache_dir = cache_dir
         self.time_scale = time_scale
@@ -169,7 +179,41 @@ class Hosting:
             self._publish(account, region, name, variant, started, original)
             raise
         self._publish(account, region, name, variant, started, 200)
+        self._capture(account, region, name, config_name, variant, body, content_type, answer)
         return answer
+
+    def _capture(
+        self,
+        account: str,
+        region: str,
+        endpoint: str,
+        config_name: str,
+        variant: str,
+        body: bytes,
+        content_type: str,
+        answer: tuple[bytes, str, str],
+    ) -> None:
+        config = self._backend(account, region).endpoint_configs.get(config_name)
+        capture = (getattr(config, "data_capture_config", None) or {}) if config is not None else {}
+        if not capture.get("EnableCapture"):
+            return
+        if not self._sampler.take(endpoint, float(capture.get("InitialSamplingPercentage", 0))):
+            return
+        when = self.clock()
+        record = capture_record(
+            body, content_type or "application/json", answer[0], answer[1], event_id=str(uuid.uuid4()), when=when
+        )
+        modes = {o.get("CaptureMode") for o in capture.get("CaptureOptions", [])} or {"Input", "Output"}
+        if "Output" not in modes:
+            record["captureData"].pop("endpointOutput")
+        if "Input" not in modes:
+            record["captureData"].pop("endpointInput")
+        bucket, prefix = split_s3(str(capture.get("DestinationS3Uri", "")))
+        key = capture_key(prefix, endpoint, variant, when, uuid.uuid4().hex[:12])
+        try:
+            s3_backends[account]["aws"].put_object(bucket, key, (json.dumps(record) + "\n").encode())
+        except Exception as exc:  # SageMaker drops a capture it cannot write; the request is still answered
+            log.warning("data capture of %s to s3://%s/%s failed: %s", endpoint, bucket, key, exc)
 
     def _serve(
         self, data_url: str, environment: dict[str, str], variant: str, body: bytes, content_type: str, accept: str

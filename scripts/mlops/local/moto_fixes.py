@@ -1,4 +1,4 @@
-"""Two moto 5.2.5 defects and one missing API that the templates' resources hit, fixed in this process,
+"""Three moto 5.2.5 defects and one missing API that the templates' resources hit, fixed in this process,
 and one cost.
 
 - moto's CloudFormation creates an AWS::KMS::Key with its KeyPolicy as a mapping, where the KMS API stores
@@ -12,6 +12,11 @@ and one cost.
 - moto has no Put/Get/DeleteModelPackageGroupPolicy, so the registry's cross-account policy (the template's
   ModelPackageGroupPolicy) had nowhere to live. The twin keeps it on moto's group object, attribute
   `resource_policy` (JSON text), where an authorisation engine can read it.
+- moto's EventBridge forwards an event to another account's bus (a rule target `...:event-bus/<name>`) as a new
+  event of that account, without its `resources`; AWS delivers the event whole. The stages' drift alarms reach
+  the retrain route that way (the rule matches on the stage's `account`, the bridge reads the alarm ARN from
+  `resources`): forwarded events keep them. And moto matches every event to a schedule-only rule (the
+  reminder schedule), whose Lambda target it then cannot invoke; in AWS such a rule matches no event.
 - moto lists a service's regions from botocore's endpoint data each time it creates a service backend for an
   account (its lru_cache is keyed by the backend object, so it never hits): a twin of three accounts did it
   dozens of times at start, 0.4 s of CPU. The regions depend only on the service name and botocore's data,
@@ -20,6 +25,7 @@ and one cost.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Iterator
@@ -28,12 +34,14 @@ from typing import Any
 
 from moto.core.base_backend import AccountSpecificBackend
 from moto.core.responses import ActionResult, EmptyResult
+from moto.events.models import Rule, events_backends
 from moto.iam.access_control import PermissionResult
 from moto.kms.models import Key
 from moto.s3.models import FakeBucket
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import ModelPackageGroup
 from moto.sagemaker.responses import SageMakerResponse
+from moto.utilities.arns import parse_arn
 
 
 @contextmanager
@@ -138,3 +146,42 @@ def regions_listed_once() -> Iterator[None]:
         yield
     finally:
         setattr(AccountSpecificBackend, "_generate_regions", original)  # noqa: B010
+
+
+@contextmanager
+def forwarded_events_keep_resources() -> Iterator[None]:
+    original = Rule.send_to_targets
+
+    def to_bus(target: dict[str, Any]) -> bool:
+        arn = parse_arn(target["Arn"])
+        return bool(arn.service == "events" and arn.resource_type == "event-bus")
+
+    def send(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if self.scheduled_expression and not self.event_pattern.dump():
+            return  # a schedule-only rule matches no event in AWS (moto matches every event to it)
+        buses = [t for t in self.targets if to_bus(t)]
+        if not buses:
+            original(self, original_event, transform_input)
+            return
+        if not self.event_pattern.matches_event(original_event):
+            return
+        others = [t for t in self.targets if not to_bus(t)]
+        if others:
+            kept = self.targets
+            self.targets = others
+            try:
+                original(self, original_event, transform_input)
+            finally:
+                self.targets = kept
+        for target in buses:
+            # AWS delivers the event to the other bus whole: its id, account, time, resources and detail.
+            arn = parse_arn(target["Arn"])
+            bus = events_backends[arn.account][arn.region].describe_event_bus(arn.resource_id)
+            for rule in list(bus.rules.values()):
+                rule.send_to_targets(copy.deepcopy(original_event))
+
+    Rule.send_to_targets = send  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Rule.send_to_targets = original  # type: ignore[method-assign]

@@ -8,7 +8,10 @@ The shim:
     the local step executor, on the definition moto stores;
   - serves InvokeEndpoint (`POST /endpoints/<name>/invocations`) and UpdateEndpoint (blue/green);
   - emits `SageMaker Model Package State Change` on the automation account's default bus when
-    UpdateModelPackage changes a package's approval status.
+    UpdateModelPackage changes a package's approval status;
+  - keeps Model Monitor's schedules (Create/Describe/Update/Delete/ListMonitoringSchedule(s),
+    ListMonitoringExecutions) and runs their executions when `POST /_twin/monitoring/run?hours=N`
+    advances the twin's clock (mlops/local/monitoring.py); endpoints write data capture files.
 Everything else is moto's.
 """
 
@@ -46,8 +49,11 @@ from mlops.local import step_launcher
 from mlops.local.endpoints import Hosting, InvocationError, error_body
 from mlops.local.executor import Execution, Executor, StepCache
 from mlops.local.iam.gate import IamGate
+from mlops.local.iam.state import service_access_key, service_key_account
 from mlops.local.mlflow_server import MlflowServer
+from mlops.local.monitoring import MonitoringRunner, MonitoringSchedules, ScheduleError
 from mlops.local.moto_fixes import (
+    forwarded_events_keep_resources,
     key_policy_as_text,
     model_package_group_policies,
     no_partial_bucket_policy_evaluation,
@@ -96,6 +102,8 @@ class Shim:
             return self._respond(start_response, *_json(200, {"status": "ok", **self.twin.describe()}))
         if path == "/_twin/iam":  # the IAM ledger and least-privilege report (`mlops local iam-report`)
             return self._respond(start_response, *_json(200, self.twin.iam.report()))
+        if path == "/_twin/monitoring/run":  # advance the twin's clock; due monitoring executions run
+            return self._respond(start_response, *self._run_monitoring(environ))
         # Strict requests: refuse what AWS's request validation refuses, before anything is created.
         refusal = self.twin.request_gate.check(environ)
         if refusal is not None:
@@ -128,6 +136,7 @@ class Shim:
             "SageMaker.ListPipelineExecutions": self._list_executions,
             "SageMaker.StopPipelineExecution": self._stop_execution,
             "SageMaker.UpdateEndpoint": self._update_endpoint,
+            **self._monitoring_api(),
         }.get(target)
         if handler is not None:
             request = json.loads(self._body(environ) or b"{}")
@@ -135,6 +144,9 @@ class Shim:
                 return self._respond(start_response, *handler(account, region, request))
             except InvocationError as error:
                 return self._respond(start_response, error.status, error_body(error), "application/x-amz-json-1.1")
+            except ScheduleError as error:
+                body = json.dumps({"__type": error.code, "message": error.message}).encode()
+                return self._respond(start_response, error.status, body, "application/x-amz-json-1.1")
         if target == "SageMaker.UpdateModelPackage":
             return self._update_model_package(environ, start_response, account, region)
         return self.moto(environ, start_response)  # type: ignore[no-any-return]
@@ -172,6 +184,9 @@ class Shim:
         named = match.group(1).removeprefix("twin-") if match and match.group(1).startswith("twin-") else ""
         if named in self.twin.accounts:  # the twin's root credentials of an account (bootstrap.root_access_key)
             return self.twin.accounts[named], region
+        acting_for = service_key_account(match.group(1)) if match else None
+        if acting_for in self.twin.accounts.values():  # a service acting for one account (iam.state)
+            return str(acting_for), region
         account = get_account_id_from(match.group(1)) if match else MOTO_DEFAULT_ACCOUNT
         if account == MOTO_DEFAULT_ACCOUNT:
             account = self.twin.accounts["automation"]
@@ -289,6 +304,37 @@ class Shim:
             return self._respond(start_response, error.status, error_body(error), "application/json", headers)
         return self._respond(start_response, 200, data, content_type, [("x-Amzn-Invoked-Production-Variant", variant)])
 
+    # --------------------------------------------------------------------------- model monitor
+
+    def _monitoring_api(self) -> dict[str, Callable[[str, str, dict[str, Any]], tuple[int, bytes, str]]]:
+        schedules = self.twin.monitoring
+
+        def answer(call: Callable[[str, str, dict[str, Any]], dict[str, Any]]) -> Any:
+            return lambda account, region, request: _json(200, call(account, region, request))
+
+        return {
+            "SageMaker.CreateMonitoringSchedule": answer(schedules.create),
+            "SageMaker.DescribeMonitoringSchedule": answer(schedules.describe),
+            "SageMaker.UpdateMonitoringSchedule": answer(schedules.update),
+            "SageMaker.DeleteMonitoringSchedule": answer(schedules.delete),
+            "SageMaker.ListMonitoringSchedules": answer(schedules.list_schedules),
+            "SageMaker.ListMonitoringExecutions": answer(schedules.list_executions),
+        }
+
+    def _run_monitoring(self, environ: dict[str, Any]) -> tuple[int, bytes, str]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _client_error("MethodNotAllowed", "POST /_twin/monitoring/run?hours=N advances the clock", 405)
+        query = urllib.parse.parse_qs(str(environ.get("QUERY_STRING", "")))
+        try:
+            hours = int((query.get("hours") or ["1"])[0])
+        except ValueError:
+            hours = 0
+        if not 1 <= hours <= 168:
+            return _client_error("ValidationException", "hours must be a whole number from 1 to 168")
+        executions = self.twin.monitor_runner.run_due(hours)
+        now = self.twin.monitoring.now().isoformat()
+        return _json(200, {"now": now, "executions": executions})
+
     def _update_endpoint(self, account: str, region: str, request: dict[str, Any]) -> tuple[int, bytes, str]:
         self.twin.hosting.update(account, region, request)
         endpoint = sagemaker_backends[account][region].endpoints[request["EndpointName"]]
@@ -354,11 +400,14 @@ class TwinServer:
             work_dir=state_dir / "jobs",
             cache=StepCache(state_dir / "step-cache.json"),
         )
+        self.monitoring = MonitoringSchedules()
+        self.monitor_runner = MonitoringRunner(self.monitoring, role_clients=self._monitoring_role_clients)
         self.hosting = Hosting(
             read_object=self._read_object,
             automation_account=accounts["automation"],
             cache_dir=state_dir / "models",
             time_scale=time_scale,
+            clock=self.monitoring.now,
         )
 
     def _client(self, service: str) -> Any:
@@ -370,6 +419,29 @@ class TwinServer:
             aws_secret_access_key="twin",  # noqa: S106 - the twin accepts any secret
             config=BotoConfig(retries={"max_attempts": 2, "mode": "standard"}),
         )
+
+    def _monitoring_role_clients(self, account: str, role_arn: str) -> tuple[Any, Any]:
+        """S3 and CloudWatch as a monitoring job's role, assumed by SageMaker for that account (trust policy)."""
+        sts = boto3.client(
+            "sts",
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=service_access_key("sagemaker", account),
+            aws_secret_access_key="twin",  # noqa: S106 - the twin accepts any secret
+        )
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="model-monitoring")["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=self.region,
+        )
+        # botocore gzips large PutMetricData bodies (the operation's requestcompression trait); moto cannot read
+        # them, so the job's client sends them plain (AWS accepts both).
+        cloudwatch = session.client(
+            "cloudwatch", endpoint_url=self.url, config=BotoConfig(disable_request_compression=True)
+        )
+        return session.client("s3", endpoint_url=self.url), cloudwatch
 
     def _read_object(self, uri: str) -> bytes:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
@@ -398,11 +470,12 @@ class TwinServer:
     def _patch_moto(self) -> None:
         # SageMaker leaves absent UpdateModelPackage fields alone; moto 5.2.5 clears them.
         self._patches.enter_context(aws_update_model_package_semantics())
-        # Two moto defects and one missing API the templates' resources hit (mlops/local/moto_fixes.py).
+        # Three moto defects and one missing API the templates' resources hit (mlops/local/moto_fixes.py).
         self._patches.enter_context(key_policy_as_text())
         self._patches.enter_context(no_partial_bucket_policy_evaluation())
         self._patches.enter_context(model_package_group_policies())
         self._patches.enter_context(regions_listed_once())
+        self._patches.enter_context(forwarded_events_keep_resources())
 
     def start(self) -> TwinServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -22,6 +22,7 @@ PIPELINE_KEYS = {
     "name",
     "trigger",
     "pr",
+    "schedules",  # like trigger and pr: when Azure DevOps starts a run, nothing a run executes
     "parameters",
     "variables",
     "stages",

@@ -166,6 +166,8 @@ def _member_values(params: dict[str, Any], placeholder: str) -> list[str]:
         "SecretId": ["SecretId", "Name"],
         "ResourceId": ["ResourceId"],
         "OidcProviderName": ["OpenIDConnectProviderArn", "Url"],
+        # Create/Describe/DeleteDataQualityJobDefinition name it JobDefinitionName.
+        "DataQualityJobDefinitionName": ["JobDefinitionName"],
     }
     candidates = special.get(placeholder, []) + candidates
     for member in candidates:
@@ -302,6 +304,10 @@ def _need(call: Call, action: str, info: ActionInfo, account: str, lookups: Look
             continue
         if resource_type["required"] or not resources:
             resources.extend(a for a in arns if a not in resources)
+    if not missing and not resources and not any(t["required"] for t in info.resource_types):
+        # Every resource type is optional (cloudwatch:PutMetricData's `dataset`) and the request names none:
+        # AWS authorises the action on "*", as for an action without resource types.
+        return Need(action, ["*"])
     if missing or not resources:
         what = ", ".join(missing) or ", ".join(f"{t['name']} ({t['arn']})" for t in info.resource_types)
         return Need(action, [], unresolved=f"the request names no {what}")

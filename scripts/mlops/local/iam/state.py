@@ -31,9 +31,21 @@ PARTITION = "aws"
 SERVICE_KEY_PREFIX = "twin-service-"
 
 
-def service_access_key(service: str) -> str:
-    """The access key with which the twin acts as `<service>.amazonaws.com` (e.g. "lambda")."""
-    return f"{SERVICE_KEY_PREFIX}{service}"
+def service_access_key(service: str, account: str | None = None) -> str:
+    """The access key with which the twin acts as `<service>.amazonaws.com` (e.g. "lambda").
+
+    With `account`, the service acts for that account (aws:SourceAccount), e.g. SageMaker running a
+    monitoring job in the prod account; without it, for the account the request is mapped to.
+    """
+    return f"{SERVICE_KEY_PREFIX}{service}" + (f".{account}" if account else "")
+
+
+def service_key_account(access_key: str) -> str | None:
+    """The account a service access key acts for, if it names one."""
+    if not access_key.startswith(SERVICE_KEY_PREFIX):
+        return None
+    _, _, account = access_key.removeprefix(SERVICE_KEY_PREFIX).partition(".")
+    return account or None
 
 
 ROOT_POLICY_NAME = "account root (the twin's bootstrap credentials)"
@@ -97,7 +109,8 @@ def all_roles() -> list[Any]:
 def principal_for(access_key: str, mapped_account: str) -> Principal:
     """The caller behind an access key. Keys moto never issued are the account's root (the twin's bootstrap)."""
     if access_key.startswith(SERVICE_KEY_PREFIX):
-        service = f"{access_key.removeprefix(SERVICE_KEY_PREFIX)}.amazonaws.com"
+        service = f"{access_key.removeprefix(SERVICE_KEY_PREFIX).partition('.')[0]}.amazonaws.com"
+        mapped_account = service_key_account(access_key) or mapped_account
         return Principal(
             "service",
             service,
