@@ -364,3 +364,52 @@ def _twin_now(demo: Demo) -> Any:
         MonitoringScheduleName="breast-cancer-data-quality", SortOrder="Descending"
     )["MonitoringExecutionSummaries"]
     return executions[0]["ScheduledTime"]
+
+
+def test_the_rollback_pipeline_returns_prod_to_the_previous_version_behind_the_prod_gate(demo: Demo) -> None:
+    """model-rollback.yml (issue 16): a new version reaches prod through model-deploy.yml, then the rollback
+    pipeline, gated like prod and on the prod connection only, puts the previous deployment back."""
+    assert demo.exit_code == 0, "needs the demo's twin"
+    before = demo.live_config("prod", "breast-cancer")
+    arn = _release_new_version(demo)
+    connections = TwinServiceConnections(demo.directory)
+    deployed = run_pipeline(
+        REPO_ROOT / "azure-pipelines/model-deploy.yml",
+        {"modelPackageArn": arn, "modelPackageGroup": GROUP, "modelPackageVersion": arn.rsplit("/", 1)[-1]},
+        auto_approve=True,
+        sources_dir=REPO_ROOT,
+        service_connections=connections,
+        work_dir=demo.directory.parent / "deploy-for-rollback",
+    )
+    assert deployed.status == "succeeded", [(s.name, s.status) for s in deployed.stages]
+    assert demo.live_config("prod", "breast-cancer") != before  # the new version serves prod
+
+    asked: list[str] = []
+    requested: list[str] = []
+
+    def approve(request: ApprovalRequest) -> bool:
+        asked.append(request.environment)
+        return True
+
+    def recorded(name: str) -> Any:
+        requested.append(name)
+        return connections(name)
+
+    rolled = run_pipeline(
+        REPO_ROOT / "azure-pipelines/model-rollback.yml",
+        {"reason": "e2e: the new version misbehaves"},
+        approve=approve,
+        sources_dir=REPO_ROOT,
+        service_connections=recorded,
+        work_dir=demo.directory.parent / "rollback",
+        artifacts_dir=demo.directory.parent / "rollback-artifacts",
+    )
+    assert rolled.status == "succeeded", [(s.name, s.status) for s in rolled.stages]
+    assert asked == ["mlops-prod"] and set(requested) == {"aws-deploy-prod"}  # gated, and prod's identity only
+    assert demo.live_config("prod", "breast-cancer") == before  # the previous deployment serves again
+    plan = json.loads(next((demo.directory.parent / "rollback-artifacts" / "plan-rollback").glob("*.json")).read_text())
+    assert json.dumps(plan).count(arn) >= 1  # the published plan names what is rolled back
+    previous = demo.client("sagemaker", "automation").describe_model_package(
+        ModelPackageName=demo.report["model_package_arn"]
+    )
+    assert previous["ModelLifeCycle"]["Stage"] == "Prod"  # the lifecycle follows the rollback
