@@ -63,3 +63,15 @@ def test_the_switch_refuses_what_is_not_one() -> None:
     assert enabled_from({"MLOPS_TWIN_MLFLOW": "off"}) is False
     with pytest.raises(TwinError, match="is not a switch; expected 1 or 0"):
         enabled_from({"MLOPS_TWIN_MLFLOW": "maybe"})
+
+
+def test_actions_for_the_first_build_run_once_at_the_first_pipeline_write(tmp_path: Path) -> None:
+    from mlops.local.server import TwinServer
+
+    twin = TwinServer(state_dir=tmp_path, accounts={"automation": "000000000001"}, region="us-east-1")
+    ran: list[str] = []
+    twin.at_first_build(lambda: ran.append("mlflow"))
+    assert ran == []  # registered, not run: the twin's start does not pay for it
+    twin.first_build()
+    twin.first_build()  # later pipeline writes run nothing again
+    assert ran == ["mlflow"]

@@ -208,7 +208,10 @@ class Flow:
 
     def _twin_up(self) -> str:
         down(self.twin_directory)  # a fresh twin: the demo shows the first run, not a cached one
-        state, _ = up(self.config, self.twin_directory, time_scale=0.001, progress=self.progress)
+        # MLflow starts with the build (its ~5 s of imports would compete with the first stage for the cores).
+        state, _ = up(
+            self.config, self.twin_directory, time_scale=0.001, progress=self.progress, mlflow_at_first_build=True
+        )
         self._state = state
         self._automation = automation_session(state.url, self.config.region)
         os.environ.update(environment(state, "automation"))

@@ -129,6 +129,7 @@ class Shim:
         if target in _PIPELINE_WRITES:
             # A build is coming: let the step launcher import the libraries now, not at the first step.
             step_launcher.warm_up()
+            self.twin.first_build()
         handler = {
             "SageMaker.StartPipelineExecution": self._start_execution,
             "SageMaker.DescribePipelineExecution": self._describe_execution,
@@ -393,6 +394,8 @@ class TwinServer:
         self._server: BaseWSGIServer = make_server("127.0.0.1", port, Shim(self), threaded=True)
         self._thread: threading.Thread | None = None
         self._patches = contextlib.ExitStack()
+        self._first_build: list[Callable[[], None]] = []  # run once, at the first pipeline write
+        self._first_build_lock = threading.Lock()
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self.executor = Executor(
             s3=self._client("s3"),
@@ -455,6 +458,17 @@ class TwinServer:
             log.exception("execution %s crashed", execution.arn)
             execution.status = "Failed"
             execution.failure_reason = f"local executor error: {type(exc).__name__}: {exc}"
+
+    def at_first_build(self, action: Callable[[], None]) -> None:
+        """Run `action` at the twin's first pipeline write (CreatePipeline, UpdatePipeline, StartPipelineExecution)."""
+        with self._first_build_lock:
+            self._first_build.append(action)
+
+    def first_build(self) -> None:
+        with self._first_build_lock:
+            actions, self._first_build = self._first_build, []
+        for action in actions:
+            action()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -547,6 +561,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--iam", choices=["enforce", "report", "off"], default=None, help="default: MLOPS_TWIN_IAM")
     parser.add_argument("--no-mlflow", action="store_true", help="do not start the MLflow tracking server")
+    parser.add_argument(
+        "--mlflow-at-first-build",
+        action="store_true",
+        help="start the MLflow tracking server at the first pipeline write, not now (`mlops demo`)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -572,7 +591,10 @@ def main(argv: list[str] | None = None) -> int:
     if step_launcher.warm_eagerly():
         step_launcher.warm_up()
     if tracking is not None:
-        tracking.start()
+        if args.mlflow_at_first_build:
+            twin.at_first_build(tracking.start)
+        else:
+            tracking.start()
 
     def stop_all() -> None:
         twin.stop()

@@ -115,11 +115,13 @@ def up(
     strict_requests: bool | None = None,
     iam_mode: str | None = None,
     mlflow: bool | None = None,
+    mlflow_at_first_build: bool = False,
 ) -> tuple[TwinState, bool]:
     """Start the twin (or find it running). Returns the state and whether it was started now.
 
     `mlflow` starts the twin's MLflow tracking server beside it (in the background: readiness does not wait);
-    None leaves it to MLOPS_TWIN_MLFLOW (default on).
+    None leaves it to MLOPS_TWIN_MLFLOW (default on). `mlflow_at_first_build` starts it only at the twin's first
+    pipeline write (its address is known at once): `mlops demo`, whose first stage competes for the cores.
 
     `strict_requests` None leaves request validation to MLOPS_TWIN_STRICT_REQUESTS (default on).
     """
@@ -162,6 +164,8 @@ def up(
         command += ["--iam", iam_mode]
     if not mlflow:
         command.append("--no-mlflow")
+    elif mlflow_at_first_build:
+        command.append("--mlflow-at-first-build")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     # The server answers each request on its own thread; XGBoost's OpenMP pool per prediction would
     # make every single-row InvokeEndpoint wait for all cores (tens of ms on a busy 2-core machine).
