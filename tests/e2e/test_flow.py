@@ -413,3 +413,56 @@ def test_the_rollback_pipeline_returns_prod_to_the_previous_version_behind_the_p
         ModelPackageName=demo.report["model_package_arn"]
     )
     assert previous["ModelLifeCycle"]["Stage"] == "Prod"  # the lifecycle follows the rollback
+
+
+def test_a_pull_request_builds_its_own_branch_pipeline_registers_nothing_and_cleanup_removes_it(demo: Demo) -> None:
+    """Issue 16: a PR build upserts and runs `<name>-<branch>` (no Register step), on the build connection only;
+    the cleanup of the merged branch deletes that pipeline and never touches main's."""
+    assert demo.exit_code == 0, "needs the demo's twin"
+    sm = demo.client("sagemaker", "automation")
+    packages_before = len(sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"])
+    requested: list[str] = []
+    connections = TwinServiceConnections(demo.directory)
+
+    def recorded(name: str) -> Any:
+        requested.append(name)
+        return connections(name)
+
+    result = run_pipeline(
+        REPO_ROOT / "azure-pipelines/model-build.yml",
+        {"runChecks": "false", "waitTimeoutSeconds": "300"},
+        variables={
+            "Build.Reason": "PullRequest",
+            "Build.SourceBranch": "refs/pull/7/merge",
+            "System.PullRequest.SourceBranch": "refs/heads/feature/e2e",
+        },
+        sources_dir=REPO_ROOT,
+        service_connections=recorded,
+        work_dir=demo.directory.parent / "pr-build",
+    )
+    assert result.status == "succeeded", [(s.name, s.status) for s in result.stages]
+    assert {s.name: s.status for s in result.stages}["Build"] == "skipped"  # main's build does not run for a PR
+    assert set(requested) == {"aws-build"}
+    branch_pipelines = [
+        p["PipelineName"]
+        for p in sm.list_pipelines()["PipelineSummaries"]
+        if p["PipelineName"] != "breast-cancer-build"
+    ]
+    assert len(branch_pipelines) == 1 and branch_pipelines[0].startswith("breast-cancer-build-feature-e2e-")
+    steps = json.loads(sm.describe_pipeline(PipelineName=branch_pipelines[0])["PipelineDefinition"])["Steps"]
+    assert not any(step["Type"] == "RegisterModel" for step in _flatten(steps))  # no registration from a PR
+    assert len(sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) == packages_before
+
+    assert main(["build", "cleanup", "--branch", "refs/heads/feature/e2e"]) == 0
+    remaining = {p["PipelineName"] for p in sm.list_pipelines()["PipelineSummaries"]}
+    assert remaining == {"breast-cancer-build"}  # the branch pipeline is gone, main's stays
+
+
+def _flatten(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Steps, including those inside a Condition step's branches."""
+    found: list[dict[str, Any]] = []
+    for step in steps:
+        found.append(step)
+        arguments = step.get("Arguments", {})
+        found += _flatten(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []))
+    return found

@@ -193,12 +193,17 @@ def build_run(
     from mlops.core.gitinfo import current_revision, make_build_id, validate_build_id
     from model_build.build import render, start
     from model_build.build import wait as wait_for
+    from model_build.layout import is_main_branch
 
     revision = current_revision()
     branch = _checked_branch(branch or revision.branch)
     build_id = validate_build_id(build_id) if build_id else make_build_id(revision.commit)
     tracker = None
-    if wait and track:
+    if wait and track and not is_main_branch(branch):
+        # A branch pipeline has no Register step (pull requests register nothing into the group), so there is
+        # no package to put a card, a lifecycle or a run id on.
+        progress(f"branch {branch}: its pipeline registers no package; nothing to track (the execution is the result)")
+    elif wait and track:
         from model_build.tracking import prefetch_mlflow, tracker_for
 
         tracker = tracker_for(obj.config)  # no server configured: refused before anything starts
