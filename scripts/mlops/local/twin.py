@@ -57,6 +57,12 @@ def read_state(directory: Path) -> TwinState | None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs. A server this process started (`mlops demo`, the tests) stays a zombie once it
+    exits until it is reaped: reap it here, or `down` would wait out its whole timeout for a dead process."""
+    with contextlib.suppress(ChildProcessError):
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
