@@ -453,7 +453,21 @@ def test_a_pull_request_builds_its_own_branch_pipeline_registers_nothing_and_cle
     assert not any(step["Type"] == "RegisterModel" for step in _flatten(steps))  # no registration from a PR
     assert len(sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) == packages_before
 
-    assert main(["build", "cleanup", "--branch", "refs/heads/feature/e2e"]) == 0
+    # The cleanup runs as model-build.yml's CleanupBranches job does: on the build connection's role.
+    import subprocess
+    import sys
+
+    env = {**os.environ, **connections("aws-build")}
+    cleaned = subprocess.run(
+        [str(Path(sys.executable).with_name("mlops")), "build", "cleanup", "--branch", "refs/heads/feature/e2e"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert "deleted the pipeline" in cleaned.stdout
     remaining = {p["PipelineName"] for p in sm.list_pipelines()["PipelineSummaries"]}
     assert remaining == {"breast-cancer-build"}  # the branch pipeline is gone, main's stays
 
