@@ -37,7 +37,7 @@ os.environ.setdefault("AZURE_DEVOPS_CACHE_DIR", os.path.join(tempfile.gettempdir
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -190,13 +190,16 @@ class RunsApiStarter:
         )
 
     def _post(self, change: StateChange) -> Any:
+        return self._run(f"starting pipeline {self._pipeline_id}", template_parameters(change))
+
+    def _run(self, what: str, values: Mapping[str, str]) -> Any:
+        """POST a run of this pipeline on the configured branch; the answer must carry a positive run id."""
         parameters = RunPipelineParameters(
-            template_parameters=template_parameters(change),
+            template_parameters=dict(values),
             resources=RunResourcesParameters(
                 repositories={"self": RepositoryResourceParameters(ref_name=self._settings.branch)}
             ),
         )
-        what = f"starting pipeline {self._pipeline_id}"
         answers: list[Answer] = []
         run = self._request(
             what,

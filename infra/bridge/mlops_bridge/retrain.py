@@ -25,12 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.devops.v7_1.pipelines.models import (
-    RepositoryResourceParameters,
-    RunPipelineParameters,
-    RunResourcesParameters,
-)
-
 from .ado_runs import LOOKBACK_RUNS, Answer, RunsApiStarter, _parameter
 from .errors import AlreadyInProgressError, AzureDevOpsError, AzureDevOpsUnavailableError, MalformedEventError
 from .idempotency import RunOnce
@@ -195,26 +189,10 @@ class BuildRunStarter(RunsApiStarter):
         )
 
     def _post_retrain(self, transition: AlarmTransition) -> Any:
-        parameters = RunPipelineParameters(
-            template_parameters={
-                "retrainReason": retrain_reason(transition),
-                "retrainTrigger": retrain_tag(transition),
-            },
-            resources=RunResourcesParameters(
-                repositories={"self": RepositoryResourceParameters(ref_name=self._settings.branch)}
-            ),
+        return self._run(
+            f"starting build pipeline {self._pipeline_id}",
+            {"retrainReason": retrain_reason(transition), "retrainTrigger": retrain_tag(transition)},
         )
-        what = f"starting build pipeline {self._pipeline_id}"
-        answers: list[Answer] = []
-        run = self._request(
-            what,
-            answers,
-            lambda: self._pipelines_client(answers).run_pipeline(parameters, self._project, self._pipeline_id),
-        )
-        run_id = getattr(run, "id", None)
-        if not isinstance(run_id, int) or isinstance(run_id, bool) or run_id <= 0:
-            raise self._bad_answer(what, answers, f"a JSON run whose id is {run_id!r}" if run else "no body")
-        return run
 
     def _add_tag(self, transition: AlarmTransition, run_id: int) -> None:
         tag = retrain_tag(transition)

@@ -30,9 +30,9 @@ import botocore.exceptions
 from mlops.core.aws import error_message
 from mlops.core.config import Config
 from mlops.core.identities import identities, role_arn
-from mlops.infra.deploy import deploy_stack
+from mlops.infra.deploy import DeployResult, deploy_stack
 from mlops.infra.moto_gaps import supplement
-from mlops.infra.templates import ACCOUNTS, AccountName, organization_name, stack_spec
+from mlops.infra.templates import ACCOUNTS, AccountName, StackSpec, organization_name, stack_spec
 from mlops.local.errors import TwinError
 from mlops.local.oidc import Issuer, write_connection_roles
 
@@ -186,19 +186,7 @@ def bootstrap(
     for account in ACCOUNTS:
         spec = stack_spec(config, account, _overrides(config, issuer, account, artifact_key_arn, code))
         session = sessions[account]
-        try:
-            result = deploy_stack(
-                session.client("cloudformation"),
-                spec,
-                poll_seconds=0.05,
-                timeout_seconds=60,
-                progress=lambda _m: None,
-            )
-        except Exception as exc:
-            raise TwinError(
-                f"the twin could not deploy {spec.template_path.name} into the {account} account: {exc}",
-                hint=f"see {directory}/server.log; `mlops infra lint` checks the template",
-            ) from exc
+        result = _deploy(session, spec, account, directory)
         done = supplement(session, spec, progress=lambda _m: None)
         gaps += done.gaps
         if account == "automation":
@@ -216,23 +204,10 @@ def bootstrap(
     access_started = time.perf_counter()
     for account in ACCOUNTS:
         access: dict[str, str] = {"AzureDevOpsOrganizationId": organization_id(config)}
-        if config.azure_devops.oidc_issuer != "legacy":
+        if entra:
             infra = identities(config).connection(f"infra-{account}").name
             access["InfraEntraSubject"] = issuer.entra_subject(config.azure_devops.project, infra)
-        spec = stack_spec(config, account, access, access=True)
-        try:
-            deploy_stack(
-                sessions[account].client("cloudformation"),
-                spec,
-                poll_seconds=0.05,
-                timeout_seconds=60,
-                progress=lambda _m: None,
-            )
-        except Exception as exc:
-            raise TwinError(
-                f"the twin could not deploy {spec.template_path.name} into the {account} account: {exc}",
-                hint=f"see {directory}/server.log; `mlops infra lint` checks the template",
-            ) from exc
+        _deploy(sessions[account], stack_spec(config, account, access, access=True), account, directory)
     progress(f"access stacks (infrastructure connection roles) in {time.perf_counter() - access_started:.2f}s")
     write_connection_roles(
         directory,
@@ -253,6 +228,19 @@ def bootstrap(
     return Bootstrapped(
         approval_queue_url=queue_url, bridge_dlq_url=bridge_dlq_url, kms_key_arn=artifact_key_arn, gaps=gaps
     )
+
+
+def _deploy(session: boto3.Session, spec: StackSpec, account: str, directory: Path) -> DeployResult:
+    """One stack through moto's CloudFormation, as the account's administrator deploys it."""
+    try:
+        return deploy_stack(
+            session.client("cloudformation"), spec, poll_seconds=0.05, timeout_seconds=60, progress=lambda _m: None
+        )
+    except Exception as exc:
+        raise TwinError(
+            f"the twin could not deploy {spec.template_path.name} into the {account} account: {exc}",
+            hint=f"see {directory}/server.log; `mlops infra lint` checks the template",
+        ) from exc
 
 
 def _physical_ids(session: boto3.Session, stack: str) -> dict[str, Any]:

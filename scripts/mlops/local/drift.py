@@ -20,7 +20,6 @@ import json
 import os
 import queue
 import random
-import subprocess
 import sys
 import urllib.request
 from collections.abc import Callable
@@ -33,7 +32,7 @@ import boto3
 from mlops.core.config import Config
 from mlops.local.bootstrap import APPROVAL_QUEUE
 from mlops.local.fake_ado import FakeAzureDevOps
-from mlops.local.flow import BRIDGE_FUNCTION, BUILD_PIPELINE, ORGANIZATION, DemoError
+from mlops.local.flow import BRIDGE_FUNCTION, BUILD_PIPELINE, ORGANIZATION, DemoError, run_bridge
 from mlops.local.twin import TwinState, automation_session, environment, running
 
 # The features shifted (scaled up by SHIFT): tumours measured 60 % larger than any the model was trained on.
@@ -212,21 +211,7 @@ class DriftDemo:
                     hint="check the prod rule mlops-prod-drift-alarms and the automation rule mlops-bridge-retrain",
                 )
             for message in alarms:
-                invocation = subprocess.run(
-                    [sys.executable, "-m", "mlops.local.lambda_invoke"],
-                    input=message["Body"],
-                    capture_output=True,
-                    text=True,
-                    env=env,
-                    timeout=120,
-                    check=False,
-                )
-                if invocation.returncode != 0:
-                    raise DemoError(
-                        f"the bridge failed on the alarm event: {invocation.stderr.strip().splitlines()[-1:]}",
-                        hint="the event stays on the queue; `mlops bridge replay` re-drives failed events",
-                    )
-                self.report.bridge = json.loads(invocation.stdout.strip().splitlines()[-1])
+                self.report.bridge = json.loads(run_bridge(message["Body"], env, "the alarm event"))
                 self.progress(
                     f"    bridge: {self.report.bridge.get('outcome')} build run {self.report.bridge.get('runId')}"
                 )

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,25 @@ ORGANIZATION = "local-org"
 PROD_ENVIRONMENT = "mlops-prod"
 BRIDGE_FUNCTION = "mlops-bridge"  # infra/templates/automation.yaml BridgeFunction
 WEBHOOK_NAME = "mlops-model-approved"  # azure-pipelines/model-deploy-webhook.yml resources.webhooks connection
+
+
+def run_bridge(event: str, env: Mapping[str, str], what: str) -> str:
+    """The bridge's handler on one event, as the Lambda runtime runs it (its own process); its last output line."""
+    invocation = subprocess.run(
+        [sys.executable, "-m", "mlops.local.lambda_invoke"],
+        input=event,
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        timeout=120,
+        check=False,
+    )
+    if invocation.returncode != 0:
+        raise DemoError(
+            f"the bridge Lambda failed on {what}: {invocation.stderr.strip().splitlines()[-1:]}",
+            hint="the event stays on the queue; `mlops bridge replay` re-drives failed events",
+        )
+    return invocation.stdout.strip().splitlines()[-1]
 
 
 class DemoError(MlopsError):
@@ -365,21 +384,7 @@ class Flow:
                 hint=f"check the rule {APPROVAL_RULE} in the twin (mlops local env; aws events list-targets-by-rule)",
             )
         for message in messages:
-            invocation = subprocess.run(
-                [sys.executable, "-m", "mlops.local.lambda_invoke"],
-                input=message["Body"],
-                capture_output=True,
-                text=True,
-                env=lambda_env,
-                timeout=120,
-                check=False,
-            )
-            if invocation.returncode != 0:
-                raise DemoError(
-                    f"the bridge Lambda failed on the approval event: {invocation.stderr.strip().splitlines()[-1:]}",
-                    hint="the event stays on the queue; `mlops bridge replay` re-drives failed events",
-                )
-            self.progress(f"    bridge: {invocation.stdout.strip().splitlines()[-1]}")
+            self.progress(f"    bridge: {run_bridge(message['Body'], lambda_env, 'the approval event')}")
             sqs.delete_message(QueueUrl=self.state.approval_queue_url, ReceiptHandle=message["ReceiptHandle"])
         if self.trigger == "webhook":
             deliveries = fake.webhook_deliveries
