@@ -259,7 +259,7 @@ def build_pipeline(
         compute=Compute(instance_type=training_type, instance_count=training_count, volume_size_in_gb=30),
         stopping_condition=StoppingCondition(max_runtime_in_seconds=build.max_runtime_seconds),
         output_data_config=OutputDataConfig(s3_output_path=output_uri("train", "model"), kms_key_id=kms),
-        hyperparameters={k: str(v) for k, v in build.hyperparameters.model_dump().items()},
+        hyperparameters={k: str(v) for k, v in build.hyperparameters.items()},
         environment={},
     )
     train_args = trainer.train(

@@ -183,7 +183,7 @@ def card_inputs(config: Config, record: BuildRecord, run: RunLink | None) -> Car
         evaluation=record.evaluation,
         explanations=record.explanations,
         manifest=record.manifest,
-        hyperparameters=config.build.hyperparameters.model_dump(),
+        hyperparameters=dict(config.build.hyperparameters),
         quality_metric=config.build.quality.metric,
         quality_threshold=config.build.quality.threshold,
         evaluation_uri=record.evaluation_uri,
@@ -205,7 +205,7 @@ def _update(sm: SageMakerClient, arn: str, **fields: Any) -> None:
 def run_params(config: Config, record: BuildRecord) -> dict[str, str]:
     data = record.manifest.get("input", {})
     return {
-        **{k: str(v) for k, v in config.build.hyperparameters.model_dump().items()},
+        **{k: str(v) for k, v in dict(config.build.hyperparameters).items()},
         "quality_metric": config.build.quality.metric,
         "quality_threshold": str(config.build.quality.threshold),
         "data_snapshot_sha256": str(data.get("sha256", "unknown")),

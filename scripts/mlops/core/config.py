@@ -34,6 +34,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops.core.errors import ConfigError
+from mlops.core.use_cases import (
+    DERIVED_KEYS,
+    USE_CASE_ENV,
+    UseCase,
+    UseCaseNames,
+    check_collisions,
+    check_quality,
+    checked_hyperparameters,
+    config_overlay,
+    default_directory,
+    discover,
+    load_use_case,
+)
 from model_deploy.settings import DeploySettings
 
 CONFIG_FILE_NAME = "mlops.yaml"
@@ -227,31 +240,28 @@ class Instances(_Strict):
     transform: list[InstanceType] = Field(..., min_length=1, description="instance types for batch transform")
 
 
-QualityMetric = Literal["auc", "f1", "precision", "recall", "accuracy"]
-
-
 class Quality(_Strict):
-    metric: QualityMetric = Field("auc", description="one of auc, f1, precision, recall, accuracy")
-    # strict: YAML's `true` would otherwise read as 1.0 (a gate no model passes) and text as a number;
-    # gt=0: a threshold of 0 is no gate at all.
+    """The CheckQuality gate; the use case sets it (use_case.yaml `quality:`), checked against its task."""
+
+    metric: str = Field(..., description="one of the task's model-quality metrics (mlops/core/use_cases.py METRICS)")
+    # strict: YAML's `true` would otherwise read as 1.0 and text as a number.
     threshold: float = Field(
         ...,
-        gt=0.0,
-        le=1.0,
         strict=True,
-        description="a number above 0 and at most 1 (e.g. 0.9): the minimum value of the metric on the test split",
+        description="a number: the minimum (or, for an error metric such as rmse, the maximum) on the test split",
     )
 
 
-class Hyperparameters(_Strict):
-    max_depth: int = Field(4, ge=1, le=16)
-    eta: float = Field(0.1, gt=0, le=1)
-    num_round: int = Field(300, ge=1, le=5000)
-    early_stopping_rounds: int = Field(20, ge=1)
-    subsample: float = Field(0.9, gt=0, le=1)
-    colsample_bytree: float = Field(0.9, gt=0, le=1)
-    min_child_weight: float = Field(1.0, ge=0)
-    seed: int = Field(42, ge=0)
+class UseCaseSettings(_Strict):
+    path: str | None = Field(
+        None,
+        description="the folder holding one folder per use case, relative to mlops.yaml; "
+        "null: model_build/use_cases of the installed package",
+    )
+    default: str = Field(..., description="the use case commands act on without --use-case / MLOPS_USE_CASE")
+    available: list[str] = Field(
+        default_factory=list, description="set by the loader: every use case found (not to be set by hand)"
+    )
 
 
 class Build(_Strict):
@@ -272,7 +282,9 @@ class Build(_Strict):
         description="the cheaper processing and training instances of branch (pull-request) pipelines",
     )
     quality: Quality
-    hyperparameters: Hyperparameters = Hyperparameters()
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description="the framework's hyperparameters (set by the use case)"
+    )
     max_runtime_seconds: int = Field(3600, ge=60, le=432000, description="a job time limit between 60 and 432000")
     cache_expire_after: str = Field(
         "P30D", pattern=r"^P(\d+[YMWD])*(T(\d+[HMS])+)?$", description="an ISO 8601 duration such as 'P30D'"
@@ -345,6 +357,8 @@ def known_regions() -> frozenset[str]:
 
 class Config(_Strict):
     project: Project
+    use_cases: UseCaseSettings
+    use_case: UseCase
     region: str = Field(
         ..., pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="an AWS region where SageMaker runs, e.g. 'eu-west-1'"
     )
@@ -368,9 +382,21 @@ class Config(_Strict):
             )
         return value
 
+    @model_validator(mode="after")
+    def _fits_the_use_case(self) -> Config:
+        # Also after environment overrides: MLOPS__BUILD__HYPERPARAMETERS__... must suit the framework.
+        use_case = self.use_case
+        check_quality(use_case.task, self.build.quality.metric, self.build.quality.threshold)
+        checked_hyperparameters(use_case.framework, self.build.hyperparameters)
+        return self
+
     @property
     def is_local(self) -> bool:
         return self.profile == "local"
+
+    @property
+    def names(self) -> UseCaseNames:
+        return UseCaseNames(self.use_case.name)
 
     def execution_role_arn(self) -> str:
         return self.accounts.automation.role_arn(self.build.execution_role_name)
@@ -408,6 +434,7 @@ def load_config(
     *,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
+    use_case: str | None = None,
 ) -> Config:
     """Read, layer and validate the configuration. Raises ConfigError on any problem."""
     environ = os.environ if environ is None else environ
@@ -433,7 +460,9 @@ def load_config(
             f"{file}: expected a mapping at the top level, found {type(raw).__name__}",
             hint="start from the mlops.yaml in the repository",
         )
-    return config_from_mapping(raw, source=str(file), profile=profile, environ=environ)
+    return config_from_mapping(
+        raw, source=str(file), profile=profile, environ=environ, use_case=use_case, base_dir=file.parent
+    )
 
 
 def config_from_mapping(
@@ -442,6 +471,8 @@ def config_from_mapping(
     source: str = CONFIG_FILE_NAME,
     profile: str | None = None,
     environ: Mapping[str, str] | None = None,
+    use_case: str | None = None,
+    base_dir: Path | None = None,
 ) -> Config:
     environ = {} if environ is None else environ
     data = {k: v for k, v in raw.items() if k != "profiles"}
@@ -458,6 +489,7 @@ def config_from_mapping(
             )
         data = _deep_merge(data, profiles[chosen])
     data["profile"] = chosen
+    data = _with_use_case(data, source=source, explicit=use_case, environ=environ, base_dir=base_dir)
     env_keys = _env_overrides(environ)
     for dotted, value in env_keys.items():
         _set_dotted(data, dotted, value)
@@ -465,6 +497,52 @@ def config_from_mapping(
         return Config.model_validate(data)
     except ValidationError as exc:
         raise _explain(exc, source=source, profile=chosen, env_keys=env_keys) from exc
+
+
+def _with_use_case(
+    data: dict[str, Any], *, source: str, explicit: str | None, environ: Mapping[str, str], base_dir: Path | None
+) -> dict[str, Any]:
+    """Layer the chosen use case over the file and profile: its values, and every name derived from it."""
+    settings = data.get("use_cases")
+    if not isinstance(settings, dict) or not settings.get("default"):
+        raise ConfigError(
+            f"{source}: 'use_cases.default' is missing: the use case commands act on by default",
+            hint="add 'use_cases: {default: <name>}' naming a folder of model_build/use_cases",
+        )
+    if "available" in settings:
+        raise ConfigError(
+            f"{source}: 'use_cases.available' is found by the loader, not set by hand",
+            hint="remove it; every folder with a use_case.yaml is a use case",
+        )
+    for path in DERIVED_KEYS:
+        node: Any = data
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            raise ConfigError(
+                f"{source}: {'.'.join(path)} is set to {node!r}, but it comes from the use case",
+                hint=f"remove {'.'.join(path)} from {source}: names are derived from the use case's name "
+                "(mlops/core/use_cases.py) and the model's settings live in its use_case.yaml",
+            )
+    folder = Path(settings["path"]) if settings.get("path") else default_directory()
+    if not folder.is_absolute():
+        folder = (base_dir or Path.cwd()) / folder
+    found = discover(folder)
+    check_collisions(found)
+    name = explicit or environ.get(USE_CASE_ENV) or str(settings["default"])
+    chosen = load_use_case(folder, name)
+    merged = _deep_merge(data, config_overlay(chosen))
+    monitor = (((merged.get("deploy") or {}).get("prod") or {}).get("monitor")) or {}
+    if isinstance(monitor, dict) and isinstance(monitor.get("drift_alarm"), dict):
+        alarm = {
+            **monitor["drift_alarm"],
+            "features": chosen.drift_features,
+            "threshold": chosen.monitor.drift_threshold,
+        }
+        merged = _deep_merge(merged, {"deploy": {"prod": {"monitor": {"drift_alarm": alarm}}}})
+    merged["use_cases"] = {**settings, "available": sorted(found)}
+    merged["use_case"] = chosen.model_dump()
+    return merged
 
 
 def _deep_merge(base: Mapping[str, Any], override: Any) -> dict[str, Any]:
