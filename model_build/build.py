@@ -28,23 +28,44 @@ from model_build.layout import (
     is_main_branch,
     normalize_branch,
     pipeline_name,
-    sha256_of_files,
+    sha256_of_blobs,
 )
 from model_build.plan import TERMINAL_STATUSES, UpsertPlan, first_failed_step, plan_upsert
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef, ObjectIdentifierTypeDef
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sagemaker.type_defs import TagTypeDef
 
 STEPS_DIR = Path(__file__).resolve().parent / "steps"
-# Which files each step's code bundle holds. inference.py travels with train.py into the model.
+# Which files each step's code bundle holds. inference.py travels with train.py into the model. Every
+# bundle also holds the use case's `use_case.json` (UseCase.step_spec), which the scripts read.
 CODE_BUNDLES: dict[str, tuple[str, ...]] = {
     "preprocess": ("preprocess.py", "baseline.py"),
     "train": ("train.py", "inference.py"),
     "evaluate": ("evaluate.py", "baseline.py"),
 }
+STEP_SPEC_FILE = "use_case.json"
+OVERRIDES_DIR = "steps"  # <use case>/steps/<file>.py replaces model_build/steps/<file>.py for that use case
+
+
+def step_files(config: Config) -> dict[str, bytes]:
+    """The step scripts of the chosen use case: the generic ones, each replaced by the use case's own file of
+    the same name, plus any extra modules it adds (they travel in every bundle), plus use_case.json."""
+    files = {path.name: path.read_bytes() for path in sorted(STEPS_DIR.glob("*.py")) if path.name != "__init__.py"}
+    overrides = config.use_case_dir / OVERRIDES_DIR
+    if overrides.is_dir():
+        files.update({path.name: path.read_bytes() for path in sorted(overrides.glob("*.py"))})
+    files[STEP_SPEC_FILE] = (json.dumps(config.use_case.step_spec(), indent=2, sort_keys=True) + "\n").encode()
+    return files
+
+
+def bundle_files(files: Mapping[str, bytes], bundle: str) -> dict[str, bytes]:
+    generic = {path.name for path in STEPS_DIR.glob("*.py")}
+    extra = [name for name in files if name not in generic and name != STEP_SPEC_FILE]
+    names = [*CODE_BUNDLES[bundle], *extra, STEP_SPEC_FILE]
+    return {name: files[name] for name in names}
 
 
 @dataclass(frozen=True)
@@ -76,17 +97,23 @@ def render(config: Config, branch: str, *, cache: bool = True) -> RenderedBuild:
     layout = BucketLayout(config.build.artifact_bucket, config.project.name)
     uploads: list[Upload] = []
     code_uris: dict[str, str] = {}
-    for bundle, files in CODE_BUNDLES.items():
-        paths = [STEPS_DIR / f for f in files]
-        digest = sha256_of_files(paths)
-        for path in paths:
-            uploads.append(Upload(layout.code_key(digest, path.name), path.read_bytes()))
+    files = step_files(config)
+    for bundle in CODE_BUNDLES:
+        contents = bundle_files(files, bundle)
+        digest = sha256_of_blobs(contents.items())
+        for file_name, body in contents.items():
+            uploads.append(Upload(layout.code_key(digest, file_name), body))
         code_uris[bundle] = layout.uri(layout.code_key(digest, ""))
-    dataset = data.dataset_csv_bytes()
-    data_sha = hashlib.sha256(dataset).hexdigest()
-    data_key = layout.data_key(data_sha, data.DATASET_FILE_NAME)
-    uploads.append(Upload(data_key, dataset))
-    input_uri = layout.uri(layout.data_key(data_sha, ""))
+    source = config.use_case.data.source
+    if source.startswith("s3://"):
+        # Read at run time through the build's client: `start` snapshots the object (its version) into data/.
+        input_uri, data_sha = source, ""
+    else:
+        file_name, dataset = data.source_csv_bytes(config.use_case, config.use_case_dir)
+        data.check_shape(config.use_case, dataset)
+        data_sha = hashlib.sha256(dataset).hexdigest()
+        uploads.append(Upload(layout.data_key(data_sha, file_name), dataset))
+        input_uri = layout.uri(layout.data_key(data_sha, ""))
     name = pipeline_name(config.build.pipeline_name, branch)
     output_prefix_uri = layout.uri(layout.branch_prefix(branch)).rstrip("/")
     main_line = is_main_branch(branch)
@@ -262,7 +289,11 @@ def start(
         )
     ensure_uploaded(s3, config, rendered.uploads)
     layout = BucketLayout(config.build.artifact_bucket, config.project.name)
-    parameters = {"GitCommit": commit, "BuildId": build_id, "InputDataUrl": rendered.input_data_uri}
+    input_record: dict[str, object] = {"uri": rendered.input_data_uri, "sha256": rendered.input_sha256}
+    input_uri = rendered.input_data_uri
+    if config.use_case.data.source.startswith("s3://"):
+        input_uri, input_record = snapshot_s3_source(s3, config, layout)
+    parameters = {"GitCommit": commit, "BuildId": build_id, "InputDataUrl": input_uri}
     try:
         response = sm.start_pipeline_execution(
             PipelineName=rendered.pipeline_name,
@@ -281,7 +312,7 @@ def start(
         "build_id": build_id,
         "git_commit": commit,
         "branch": branch,
-        "input": {"uri": rendered.input_data_uri, "sha256": rendered.input_sha256},
+        "input": input_record,
         "code": rendered.code_uris,
         "outputs_prefix": layout.uri(layout.run_prefix(branch, build_id)),
     }
@@ -291,6 +322,67 @@ def start(
     key = layout.manifest_key(branch, build_id)
     ensure_uploaded(s3, config, (Upload(key, json.dumps(manifest, indent=2, sort_keys=True).encode()),))
     return Execution(arn=arn, build_id=build_id, manifest_uri=layout.uri(key))
+
+
+def snapshot_s3_source(s3: S3Client, config: Config, layout: BucketLayout) -> tuple[str, dict[str, object]]:
+    """Freeze the use case's S3 data for this build: copy the object's current version into data/ (server side).
+
+    The copy's key carries a digest of the source URI and its version (or ETag, unversioned buckets), so a
+    changed object is a new input (SageMaker's step cache misses) and an unchanged one hits as before. The
+    header is checked first: a file without the use case's columns fails here, before any job starts.
+    """
+    use_case = config.use_case
+    source = use_case.data.source
+    bucket, _, key = source.removeprefix("s3://").partition("/")
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        version = head.get("VersionId") if head.get("VersionId") not in (None, "null") else None
+        if version:
+            first = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-65535", VersionId=version)["Body"].read()
+        else:
+            first = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-65535")["Body"].read()
+    except botocore.exceptions.ClientError as exc:
+        raise BuildError(
+            f"use case {use_case.name!r}: could not read its data {source}: {error_message(exc)}",
+            hint="check the object exists and that the build role (mlops-deploy in automation) and the pipeline "
+            "execution role may s3:GetObject on it (and kms:Decrypt with its key)",
+        ) from exc
+    etag = str(head.get("ETag", "")).strip('"')
+    header = next(iter(first.decode("utf-8", errors="replace").splitlines()), "")
+    data.check_header(use_case, header, where=source)
+    identity = hashlib.sha256(f"{source}\0{version or etag}".encode()).hexdigest()
+    snapshot_key = layout.data_key(f"s3-{identity}", key.rsplit("/", 1)[-1])
+    if not _object_exists(s3, config.build.artifact_bucket, snapshot_key):
+        copy_source: CopySourceTypeDef = {"Bucket": bucket, "Key": key}
+        if version:
+            copy_source["VersionId"] = version
+        try:
+            if config.build.kms_key_id:
+                s3.copy_object(
+                    Bucket=config.build.artifact_bucket,
+                    Key=snapshot_key,
+                    CopySource=copy_source,
+                    ServerSideEncryption="aws:kms",
+                    SSEKMSKeyId=config.build.kms_key_id,
+                )
+            else:
+                s3.copy_object(Bucket=config.build.artifact_bucket, Key=snapshot_key, CopySource=copy_source)
+        except botocore.exceptions.ClientError as exc:
+            raise BuildError(
+                f"use case {use_case.name!r}: could not snapshot {source} into the artifact bucket: "
+                f"{error_message(exc)}",
+                hint="the build role needs s3:GetObject (and GetObjectVersion) on the source and s3:PutObject on the "
+                "artifact bucket; objects above 5 GB need a multipart copy (split the data into files below 5 GB)",
+            ) from exc
+    snapshot_uri = layout.uri(layout.data_key(f"s3-{identity}", ""))
+    record: dict[str, object] = {
+        "uri": snapshot_uri,
+        "source": source,
+        "version_id": version,
+        "etag": etag,
+        "size": head.get("ContentLength"),
+    }
+    return snapshot_uri, record
 
 
 def wait(

@@ -17,28 +17,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlops.core.use_cases import MODEL_QUALITY_SECTION, TASKS, UseCase
+from mlops.core.use_cases import quality_metrics as task_metrics
+
 CARD_STATUS = "Draft"  # Draft | PendingReview | Approved | Archived (botocore's ModelCardStatus enum)
 MAX_CARD_CHARACTERS = 100_000  # botocore: ModelPackageModelCard.ModelCardContent max
 TOP_FEATURES = 10
-QUALITY_METRICS = ("auc", "f1", "precision", "recall", "accuracy")
-
-# What this use case's model is for; a use case states it once, here.
-INTENDED_USE = {
-    "purpose_of_model": (
-        "Estimate the probability that a breast mass is malignant from 30 measurements of a fine-needle "
-        "aspirate image (Wisconsin diagnostic breast-cancer data)."
-    ),
-    "intended_uses": (
-        "Decision support that prioritises cases for a pathologist's review. Not a diagnosis: every "
-        "prediction is reviewed by a clinician."
-    ),
-    "factors_affecting_model_efficiency": (
-        "Trained on 569 cases from one institution; measurements from other imaging equipment or "
-        "populations may shift the feature distributions (the drift baseline watches for this)."
-    ),
-    "risk_rating": "High",
-    "explanations_for_risk_rating": "A false negative delays the treatment of a malignant tumour.",
+PROBLEM_TYPES = {
+    "binary": "Binary Classification",
+    "multiclass": "Multiclass Classification",
+    "regression": "Regression",
 }
+ALGORITHMS = {"xgboost": "XGBoost", "sklearn": "Random Forest (scikit-learn)"}
 
 REGISTERED_STAGE = "Registered"  # then Staging and Prod (model_deploy.lifecycle) as deployments succeed
 
@@ -64,12 +54,19 @@ class CardInputs:
     quality_threshold: float
     evaluation_uri: str
     explainability_uri: str | None
+    use_case: UseCase
     mlflow: Mapping[str, str] | None = None  # tracking_uri, experiment_id, run_id, run_url
 
 
 def quality_metrics(evaluation: Mapping[str, Any]) -> dict[str, float]:
-    block = evaluation.get("binary_classification_metrics", {})
-    return {name: float(block[name]["value"]) for name in QUALITY_METRICS if name in block}
+    """The task's metrics of a model-quality report, whichever task wrote it (its `task`, else its section)."""
+    task = evaluation.get("task")
+    if task not in TASKS:
+        task = next((t for t, section in MODEL_QUALITY_SECTION.items() if section in evaluation), "binary")
+    try:
+        return task_metrics(evaluation, str(task))
+    except ValueError:
+        return {}
 
 
 def global_attributions(explanations: Mapping[str, Any] | None) -> dict[str, float]:
@@ -85,20 +82,21 @@ def global_attributions(explanations: Mapping[str, Any] | None) -> dict[str, flo
 
 
 def model_card_content(inputs: CardInputs) -> str:
+    use_case = inputs.use_case
     metrics = quality_metrics(inputs.evaluation)
     attributions = global_attributions(inputs.explanations)
     top = list(attributions.items())[:TOP_FEATURES]
     data = inputs.manifest.get("input", {})
     metric_groups: list[dict[str, Any]] = [
         {
-            "name": "binary classification (test split)",
+            "name": f"{PROBLEM_TYPES[use_case.task].lower()} (test split)",
             "metric_data": [{"name": name, "type": "number", "value": value} for name, value in metrics.items()],
         }
     ]
     if top:
         metric_groups.append(
             {
-                "name": "feature attributions: mean |SHAP value| (TreeSHAP, log-odds)",
+                "name": "feature attributions: mean |attribution| per feature (Evaluate step)",
                 "metric_data": [{"name": name, "type": "number", "value": value} for name, value in top],
             }
         )
@@ -112,20 +110,24 @@ def model_card_content(inputs: CardInputs) -> str:
         "data_snapshot_sha256": str(data.get("sha256", "unknown")),
         "evaluation_report": inputs.evaluation_uri,
         "explainability_report": inputs.explainability_uri or "missing",
-        "quality_gate": f"{inputs.quality_metric} >= {inputs.quality_threshold}",
+        "use_case": use_case.name,
+        "quality_gate": f"{inputs.quality_metric} {'<=' if inputs.quality_metric in ('rmse', 'mae', 'mse') else '>='} "
+        f"{inputs.quality_threshold}",
     }
     if inputs.mlflow:
         custom.update({f"mlflow_{key}": value for key, value in inputs.mlflow.items()})
     card = {
         "model_overview": {
-            "model_description": "XGBoost binary classifier with its fitted preprocessor (imputation, scaling)",
-            "problem_type": "Binary Classification",
-            "algorithm_type": "XGBoost",
+            "model_description": f"{use_case.name}: {ALGORITHMS[use_case.framework]} "
+            f"({PROBLEM_TYPES[use_case.task].lower()}) with its fitted preprocessor (imputation, scaling)",
+            "problem_type": PROBLEM_TYPES[use_case.task],
+            "algorithm_type": ALGORITHMS[use_case.framework],
             "model_artifact": [inputs.model_data_url],
         },
-        "intended_uses": dict(INTENDED_USE),
+        "intended_uses": {"purpose_of_model": use_case.description, **use_case.card.model_dump()},
         "training_details": {
-            "training_observations": "Stratified train/validation/test split (seed 42); early stopping on validation.",
+            "training_observations": ("Stratified " if use_case.task != "regression" else "")
+            + "train/validation/test split (seed 42); validation for early stopping.",
             "training_job_details": {
                 "training_datasets": [str(data.get("uri", "unknown"))],
                 "hyper_parameters": [{"name": k, "value": str(v)} for k, v in sorted(inputs.hyperparameters.items())],
@@ -140,8 +142,8 @@ def model_card_content(inputs: CardInputs) -> str:
             }
         ],
         "additional_information": {
-            "caveats_and_recommendations": "Attributions explain the model, not the disease: correlated "
-            "measurements share credit between them.",
+            "caveats_and_recommendations": "Attributions explain the model, not the world: correlated "
+            "features share credit between them.",
             "custom_details": custom,
         },
     }

@@ -39,11 +39,16 @@ _TAIL_LENGTH = 8
 
 def sha256_of_files(paths: Iterable[Path]) -> str:
     """One digest over file names and contents (order-independent), for a code bundle."""
+    return sha256_of_blobs((path.name, path.read_bytes()) for path in paths)
+
+
+def sha256_of_blobs(blobs: Iterable[tuple[str, bytes]]) -> str:
+    """One digest over (file name, content) pairs, order-independent: the same bundle, the same digest."""
     digest = hashlib.sha256()
-    for path in sorted(paths, key=lambda p: p.name):
-        digest.update(path.name.encode())
+    for name, body in sorted(blobs, key=lambda blob: blob[0]):
+        digest.update(name.encode())
         digest.update(b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(hashlib.sha256(body).digest())
     return digest.hexdigest()
 
 

@@ -55,7 +55,10 @@ from sagemaker.core.shapes import (  # noqa: E402
     S3DataSource,
     StoppingCondition,
 )
-from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo  # noqa: E402
+from sagemaker.core.workflow.conditions import (  # noqa: E402
+    ConditionGreaterThanOrEqualTo,
+    ConditionLessThanOrEqualTo,
+)
 from sagemaker.core.workflow.functions import Join, JsonGet  # noqa: E402
 from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString  # noqa: E402
 from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E402
@@ -70,12 +73,15 @@ from sagemaker.train import ModelTrainer  # noqa: E402
 from sagemaker.train.configs import Compute, OutputDataConfig  # noqa: E402
 
 from mlops.core.config import Config  # noqa: E402
+from mlops.core.use_cases import MODEL_QUALITY_SECTION, metric_is_lower_better  # noqa: E402
 
 _restore_root_logging()
 
 # The framework images the steps run in; the local pins of scikit-learn and xgboost-cpu match them.
 SKLEARN_IMAGE_VERSION = "1.9-0"
 XGBOOST_IMAGE_VERSION = "3.2-0"
+IMAGE_VERSIONS = {"sklearn": SKLEARN_IMAGE_VERSION, "xgboost": XGBOOST_IMAGE_VERSION}
+TASK_DESCRIPTIONS = {"binary": "binary classifier", "multiclass": "multiclass classifier", "regression": "regressor"}
 TRAIN_ENTRYPOINT = ["python3", "/opt/ml/input/data/code/train.py"]
 PREPROCESS_CHANNELS = ("train", "validation", "test", "preprocessor", "baseline")
 EVALUATION_REPORT = "EvaluationReport"
@@ -185,9 +191,12 @@ def build_pipeline(
         aws_secret_access_key="render-only",  # noqa: S106 - a placeholder, never sent anywhere
     )
     session = PipelineSession(boto_session=boto_session, default_bucket=build.artifact_bucket)
+    use_case = config.use_case
+    framework = use_case.framework
     sklearn_image = image_uris.retrieve("sklearn", region, version=SKLEARN_IMAGE_VERSION, image_scope="training")
-    xgboost_image = image_uris.retrieve("xgboost", region, version=XGBOOST_IMAGE_VERSION, image_scope="training")
-    serving_image = image_uris.retrieve("xgboost", region, version=XGBOOST_IMAGE_VERSION, image_scope="inference")
+    # The use case's framework image trains, evaluates (it has scikit-learn and pandas too) and serves.
+    framework_image = image_uris.retrieve(framework, region, version=IMAGE_VERSIONS[framework], image_scope="training")
+    serving_image = image_uris.retrieve(framework, region, version=IMAGE_VERSIONS[framework], image_scope="inference")
 
     input_data = ParameterString("InputDataUrl", default_value=input_data_uri)
     if main_line:
@@ -250,9 +259,9 @@ def build_pipeline(
     def preprocessed(channel: str) -> Any:
         return preprocess.properties.ProcessingOutputConfig.Outputs[channel].S3Output.S3Uri
 
-    # Train: the XGBoost image running our train.py from the content-addressed code channel.
+    # Train: the framework's image running our train.py from the content-addressed code channel.
     trainer = ModelTrainer(
-        training_image=xgboost_image,
+        training_image=framework_image,
         role=role,
         sagemaker_session=session,
         base_job_name=f"{pipeline_name}-train"[:40],
@@ -275,8 +284,8 @@ def build_pipeline(
     )
     model_artifact = train.properties.ModelArtifacts.S3ModelArtifacts
 
-    # Evaluate: the XGBoost image (it has xgboost, scikit-learn and pandas) on the test split.
-    evaluate_args = processor(xgboost_image, "evaluate", 1).run(
+    # Evaluate: the framework's image (it has the framework, scikit-learn and pandas) on the test split.
+    evaluate_args = processor(framework_image, "evaluate", 1).run(
         code=code_uris["evaluate"] + "evaluate.py",
         inputs=[_processing_input("model", model_artifact), _processing_input("test", preprocessed("test"))],
         outputs=[_processing_output("evaluation", output_uri("evaluate", "evaluation"))],
@@ -352,25 +361,44 @@ def build_pipeline(
             "test_data_uri": Join(on="/", values=[preprocessed("test"), "test.csv"]),
             # The build's manifest (commit, build, data snapshot, code): lineage and the model card read it.
             "manifest_uri": Join(on="/", values=[output_prefix_uri, build_id, "manifest.json"]),
+            # What the deploy's endpoint tests derive the contract from (model_deploy/endpoint_checks.py).
+            "use_case": use_case.name,
+            "task": use_case.task,
+            "framework": framework,
         },
-        description=f"{config.project.name}: XGBoost binary classifier",
+        description=f"{use_case.name}: {framework} {TASK_DESCRIPTIONS[use_case.task]}",
     )
     register = ModelStep(name="Register", step_args=register_args)
 
     metric = build.quality.metric
     measured = JsonGet(
-        step_name=evaluate.name, property_file=report, json_path=f"binary_classification_metrics.{metric}.value"
+        step_name=evaluate.name,
+        property_file=report,
+        json_path=f"{MODEL_QUALITY_SECTION[use_case.task]}.{metric}.value",
+    )
+    # Errors (rmse, mae, mse) gate from above, every other metric from below.
+    lower_is_better = metric_is_lower_better(metric)
+    gate = (
+        ConditionLessThanOrEqualTo(left=measured, right=threshold)
+        if lower_is_better
+        else ConditionGreaterThanOrEqualTo(left=measured, right=threshold)
     )
     fail = FailStep(
         name="Fail",
         error_message=Join(
             on=" ",
-            values=[f"Model {metric}", measured, "is below the quality threshold", threshold, "- not registered."],
+            values=[
+                f"Model {metric}",
+                measured,
+                "is above the quality threshold" if lower_is_better else "is below the quality threshold",
+                threshold,
+                "- not registered.",
+            ],
         ),
     )
     check = ConditionStep(
         name="CheckQuality",
-        conditions=[ConditionGreaterThanOrEqualTo(left=measured, right=threshold)],
+        conditions=[gate],
         if_steps=[register] if main_line else [],
         else_steps=[fail],
     )

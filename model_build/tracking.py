@@ -188,6 +188,7 @@ def card_inputs(config: Config, record: BuildRecord, run: RunLink | None) -> Car
         quality_threshold=config.build.quality.threshold,
         evaluation_uri=record.evaluation_uri,
         explainability_uri=record.explainability_uri,
+        use_case=config.use_case,
         mlflow=run.as_card_fields() if run else None,
     )
 

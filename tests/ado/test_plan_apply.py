@@ -62,12 +62,12 @@ def test_apply_creates_the_project_setup_and_a_second_plan_changes_nothing(
         c["type"]["id"] for c in state["checks"] if c["resource"]["id"] == str(staging["id"])
     }
     # Least privilege: each connection is authorised for exactly the pipelines identities() names.
-    deploy_id = pipelines["breast-cancer-deploy"]["id"]
-    build_id = pipelines["breast-cancer-build"]["id"]
+    deploy_id = pipelines["mlops-deploy"]["id"]
+    build_id = pipelines["mlops-build"]["id"]
     endpoints = {e["name"]: e for e in state["endpoints"]}
     prod_connection = state["permissions"][f"endpoint/{endpoints['aws-deploy-prod']['id']}"]
-    webhook_id = pipelines["breast-cancer-deploy-webhook"]["id"]  # the deploy pipeline's webhook variant
-    rollback_id = pipelines["breast-cancer-rollback"]["id"]  # gated like prod (model-rollback.yml)
+    webhook_id = pipelines["mlops-deploy-webhook"]["id"]  # the deploy pipeline's webhook variant
+    rollback_id = pipelines["mlops-rollback"]["id"]  # gated like prod (model-rollback.yml)
     assert [(p["id"], p["authorized"]) for p in prod_connection["pipelines"]] == [
         (deploy_id, True),
         (rollback_id, True),
@@ -100,8 +100,8 @@ def test_apply_revokes_pipelines_and_open_access_that_are_not_ours(
 
     plan = make_plan(want, ado.read(want))
     assert [a.line() for a in plan.actions] == [
-        "+ authorize permission service connection aws-deploy-prod: pipelines breast-cancer-deploy, "
-        "breast-cancer-rollback, breast-cancer-deploy-webhook only "
+        "+ authorize permission service connection aws-deploy-prod: pipelines mlops-deploy, "
+        "mlops-rollback, mlops-deploy-webhook only "
         "(open access to all pipelines removed); revoke 999"
     ]
     _apply(ado, want)
@@ -122,7 +122,7 @@ def test_a_missing_permission_names_it_stops_in_a_safe_order_and_a_re_run_resume
     message = str(caught.value)
     assert "create check mlops-staging" in message
     assert "the Administrator role on environment mlops-staging" in message  # the permission and the object
-    assert "Done before it: create pipeline breast-cancer-build" in message and "were not attempted" in message
+    assert "Done before it: create pipeline mlops-build" in message and "were not attempted" in message
     assert "re-run `mlops ado apply`" in message
     # Nothing after the refused step happened: no connection exists, and no environment is usable by a
     # pipeline before its checks exist.

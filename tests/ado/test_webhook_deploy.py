@@ -19,6 +19,7 @@ from mlops.pipelines.loader import plain
 from mlops.pipelines.model import Pipeline, load_pipeline
 
 PAYLOAD = {
+    "useCase": "breast-cancer",
     "modelPackageArn": "arn:aws:sagemaker:us-east-1:000000000001:model-package/breast-cancer/3",
     "modelPackageGroup": "breast-cancer",
     "modelPackageVersion": "3",

@@ -14,7 +14,7 @@ from mlops_bridge.errors import ConfigurationError, MalformedEventError, Registr
 
 from .conftest import GROUP, OTHER_GROUP, PAT, Aws, LambdaContext, state_change_event
 
-TEMPLATE_PARAMETERS = {"modelPackageArn", "modelPackageGroup", "modelPackageVersion", "eventId"}
+TEMPLATE_PARAMETERS = {"useCase", "modelPackageArn", "modelPackageGroup", "modelPackageVersion", "eventId"}
 
 
 def bridge_lines(records: list[logging.LogRecord]) -> list[str]:
@@ -30,6 +30,7 @@ def test_an_approval_starts_exactly_one_run_with_the_four_template_parameters(
     assert result["outcome"] == "started"
     [run] = fake_ado.runs
     assert run.template_parameters == {
+        "useCase": GROUP,
         "modelPackageArn": arn,
         "modelPackageGroup": GROUP,
         "modelPackageVersion": "1",

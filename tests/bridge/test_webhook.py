@@ -38,6 +38,7 @@ def test_a_signed_webhook_carries_the_four_parameters_once_per_approval(
     assert outcomes == ["started", "duplicate", "duplicate"]
     [delivery] = fake_ado.webhook_deliveries
     assert delivery.payload == {
+        "useCase": GROUP,
         "modelPackageArn": arn,
         "modelPackageGroup": GROUP,
         "modelPackageVersion": "1",

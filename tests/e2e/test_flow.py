@@ -230,6 +230,7 @@ def _deploy(demo: Demo, arn: str, approve_prod: Any, requested: list[str] | None
     result = run_pipeline(
         REPO_ROOT / "azure-pipelines/model-deploy.yml",
         {
+            "useCase": GROUP,
             "modelPackageArn": arn,
             "modelPackageGroup": GROUP,
             "modelPackageVersion": arn.rsplit("/", 1)[-1],
@@ -375,7 +376,12 @@ def test_the_rollback_pipeline_returns_prod_to_the_previous_version_behind_the_p
     connections = TwinServiceConnections(demo.directory)
     deployed = run_pipeline(
         REPO_ROOT / "azure-pipelines/model-deploy.yml",
-        {"modelPackageArn": arn, "modelPackageGroup": GROUP, "modelPackageVersion": arn.rsplit("/", 1)[-1]},
+        {
+            "useCase": GROUP,
+            "modelPackageArn": arn,
+            "modelPackageGroup": GROUP,
+            "modelPackageVersion": arn.rsplit("/", 1)[-1],
+        },
         auto_approve=True,
         sources_dir=REPO_ROOT,
         service_connections=connections,
@@ -397,7 +403,7 @@ def test_the_rollback_pipeline_returns_prod_to_the_previous_version_behind_the_p
 
     rolled = run_pipeline(
         REPO_ROOT / "azure-pipelines/model-rollback.yml",
-        {"reason": "e2e: the new version misbehaves"},
+        {"useCase": GROUP, "reason": "e2e: the new version misbehaves"},
         approve=approve,
         sources_dir=REPO_ROOT,
         service_connections=recorded,

@@ -45,10 +45,10 @@ def problems(root: Path, path: Path, who: Identities) -> list[str]:
 
 def test_our_pipelines_use_exactly_the_configured_identities(who: Identities) -> None:
     local = identities(load_config(REPO_ROOT / "mlops.yaml", profile="local", environ={}))
-    parameters = {"modelPackageArn": "arn", "modelPackageGroup": "g", "modelPackageVersion": "1"}
+    parameters = {"useCase": "g", "modelPackageArn": "arn", "modelPackageGroup": "g", "modelPackageVersion": "1"}
     used: set[str] = set()
     for key, file in PIPELINE_FILES.items():
-        given = {"deploy": parameters, "rollback": {"reason": "a test"}}.get(key, {})
+        given = {"deploy": parameters, "rollback": {"useCase": "breast-cancer", "reason": "a test"}}.get(key, {})
         compiled = load_pipeline(REPO_ROOT / file, given, root=REPO_ROOT)
         assert pipeline_key(file) == key
         assert identity_problems(compiled, file, who) == [], file
@@ -207,8 +207,8 @@ def test_each_connections_role_allows_the_session_its_pipeline_asks_for(config: 
         raise AssertionError(f"no role {role_name} in the template")
 
     for key, file in PIPELINE_FILES.items():
-        parameters = {"modelPackageArn": "arn", "modelPackageGroup": "g", "modelPackageVersion": "1"}
-        given = {"deploy": parameters, "rollback": {"reason": "a test"}}.get(key, {})
+        parameters = {"useCase": "g", "modelPackageArn": "arn", "modelPackageGroup": "g", "modelPackageVersion": "1"}
+        given = {"deploy": parameters, "rollback": {"useCase": "breast-cancer", "reason": "a test"}}.get(key, {})
         compiled = load_pipeline(REPO_ROOT / file, given, root=REPO_ROOT)
         asked = int({v.name: v.value for v in compiled.variables}.get("aws.rolecredential.maxduration", 900))
         for connection in who.for_pipeline(key):

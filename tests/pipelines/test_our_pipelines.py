@@ -16,6 +16,7 @@ from tests.pipelines.conftest import write
 
 PIPELINES = REPO_ROOT / "azure-pipelines"
 DEPLOY_PARAMETERS = {
+    "useCase": "mlops-demo",
     "modelPackageArn": "arn:aws:sagemaker:eu-west-1:111111111111:model-package/mlops-demo/3",
     "modelPackageGroup": "mlops-demo",
     "modelPackageVersion": "3",
@@ -68,8 +69,10 @@ def test_model_deploy_compiles_to_the_promised_stages() -> None:
 
 
 def test_model_deploy_requires_the_bridge_parameters() -> None:
-    with pytest.raises(Exception, match="runtime parameter 'modelPackageArn' is required"):
+    with pytest.raises(Exception, match="runtime parameter 'useCase' is required"):
         load_pipeline(PIPELINES / "model-deploy.yml", {}, root=REPO_ROOT)
+    with pytest.raises(Exception, match="runtime parameter 'modelPackageArn' is required"):
+        load_pipeline(PIPELINES / "model-deploy.yml", {"useCase": "breast-cancer"}, root=REPO_ROOT)
 
 
 def test_model_build_compiles_with_and_without_checks() -> None:
@@ -89,7 +92,9 @@ def test_model_build_day2_stages() -> None:
     branch = next(s for s in plain.stages if s.name == "BranchBuild")
     assert "'PullRequest'" in str(branch.condition)
     [upsert] = [step for job in branch.jobs for step in job.steps if step.task == "AWSShellScript@1"]
-    assert 'mlops build upsert --branch "$(System.PullRequest.SourceBranch)"' in upsert.inputs["inlineScript"]
+    assert 'mlops --use-case "$use_case" build upsert --branch "$(System.PullRequest.SourceBranch)"' in (
+        upsert.inputs["inlineScript"]
+    )
     build = next(s for s in plain.stages if s.name == "Build")
     cleanup = next(job for job in build.jobs if job.name == "CleanupBranches")
     assert "'IndividualCI', 'BatchedCI', 'Schedule'" in str(cleanup.condition)
@@ -107,7 +112,7 @@ def test_model_rollback_is_gated_like_prod() -> None:
     from mlops.core.identities import PIPELINE_FILES, identities
 
     assert PIPELINE_FILES["rollback"] == "azure-pipelines/model-rollback.yml"
-    pipeline = load_pipeline(PIPELINES / "model-rollback.yml", {"reason": "bad canary"}, root=REPO_ROOT)
+    pipeline = load_pipeline(PIPELINES / "model-rollback.yml", {"useCase": "breast-cancer", "reason": "bad canary"}, root=REPO_ROOT)
     [stage] = pipeline.stages
     [job] = stage.jobs
     who = identities(load_config(REPO_ROOT / "mlops.yaml", environ={}))

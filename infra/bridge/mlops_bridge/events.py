@@ -123,8 +123,13 @@ def decide(change: StateChange, allowed_groups: frozenset[str]) -> Decision:
 
 
 def template_parameters(change: StateChange) -> dict[str, str]:
-    """The deploy pipeline's template parameters (Azure DevOps takes strings only)."""
+    """The deploy pipeline's template parameters (Azure DevOps takes strings only).
+
+    One deploy pipeline serves every use case: `useCase` picks its config. A use case's model package group
+    is named after it (mlops/core/use_cases.py), so the group is the use case.
+    """
     return {
+        "useCase": change.group,
         "modelPackageArn": change.model_package_arn,
         "modelPackageGroup": change.group,
         "modelPackageVersion": str(change.version),

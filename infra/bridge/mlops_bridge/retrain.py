@@ -12,8 +12,10 @@ One transition is one start, however often it is delivered:
 - a build of the use case that is already queued or running absorbs the trigger: no second build
   starts (outcome `skipped`, the running build's id returned), as the issue's bad-input section asks.
 
-Template parameters sent to the build pipeline: `retrainReason` (readable: alarm, time, CloudWatch's
-reason) and `retrainTrigger` (the tag).
+Template parameters sent to the build pipeline: `useCase` (the use case whose prod endpoint drifted: its drift
+alarm is `<use case>-data-drift`, and its use case is one of MODEL_PACKAGE_GROUPS, since a use case's group is
+named after it), `retrainReason` (readable: alarm, time, CloudWatch's reason) and `retrainTrigger` (the tag).
+A running build absorbs the trigger only when it builds that use case (or all of them).
 """
 
 from __future__ import annotations
@@ -38,6 +40,21 @@ RETRAIN_TAG_PREFIX = "mlops-retrain"
 # Build statuses (Build API) of a build that has not finished.
 UNFINISHED = frozenset({"inProgress", "notStarted", "postponed"})
 _REASON_MAX = 900
+DRIFT_ALARM_SUFFIX = "-data-drift"  # model_deploy/desired.py names each prod endpoint's drift alarm so
+ALL_USE_CASES = "all"  # model-build.yml's useCase default: every use case
+
+
+def use_case_of_alarm(alarm_name: str, use_cases: frozenset[str]) -> str:
+    """The use case whose drift alarm this is; MalformedEventError when it is none of ours."""
+    name = alarm_name.removesuffix(DRIFT_ALARM_SUFFIX)
+    if alarm_name.endswith(DRIFT_ALARM_SUFFIX) and name in use_cases:
+        return name
+    raise MalformedEventError(
+        f"alarm {alarm_name!r} is not the drift alarm of a use case: expected '<use case>{DRIFT_ALARM_SUFFIX}' "
+        f"with the use case one of MODEL_PACKAGE_GROUPS {sorted(use_cases)}",
+        hint="add the use case's group to MODEL_PACKAGE_GROUPS (mlops infra deploy does), or remove the alarm "
+        "from RETRAIN_ALARM_NAMES",
+    )
 
 
 @dataclass(frozen=True)
@@ -122,6 +139,7 @@ class BuildRunStarter(RunsApiStarter):
         super().__init__(dataclasses.replace(settings, pipeline_id=settings.build_pipeline_id), *args, **kwargs)
 
     def start_retrain(self, transition: AlarmTransition) -> dict[str, Any]:
+        use_case_of_alarm(transition.alarm_name, self._settings.model_package_groups)
         existing = self.find_retrain(transition)
         if existing is not None:
             return existing
@@ -162,7 +180,13 @@ class BuildRunStarter(RunsApiStarter):
             f"looking up unfinished runs of pipeline {self._pipeline_id}",
             lambda: self._builds(query_order="queueTimeDescending", top=50),
         )
-        unfinished = [b for b in recent if str(getattr(b, "status", "")) in UNFINISHED]
+        use_case = use_case_of_alarm(transition.alarm_name, self._settings.model_package_groups)
+        unfinished = [
+            b
+            for b in recent
+            if str(getattr(b, "status", "")) in UNFINISHED
+            and (_parameter(b, "useCase") or ALL_USE_CASES) in (use_case, ALL_USE_CASES)
+        ]
         if not unfinished:
             return None
         build = min(unfinished, key=lambda b: b.id)
@@ -191,7 +215,11 @@ class BuildRunStarter(RunsApiStarter):
     def _post_retrain(self, transition: AlarmTransition) -> Any:
         return self._run(
             f"starting build pipeline {self._pipeline_id}",
-            {"retrainReason": retrain_reason(transition), "retrainTrigger": retrain_tag(transition)},
+            {
+                "useCase": use_case_of_alarm(transition.alarm_name, self._settings.model_package_groups),
+                "retrainReason": retrain_reason(transition),
+                "retrainTrigger": retrain_tag(transition),
+            },
         )
 
     def _add_tag(self, transition: AlarmTransition, run_id: int) -> None:

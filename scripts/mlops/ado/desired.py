@@ -128,7 +128,7 @@ def desired(config: Config) -> Desired:
     setup = ado.setup
     ids = identities(config)
     pipelines = tuple(
-        PipelineSpec(key, f"{config.project.name}-{key}", path, setup.pipeline_folder)
+        PipelineSpec(key, f"{setup.pipeline_prefix}-{key}", path, setup.pipeline_folder)
         for key, path in PIPELINE_FILES.items()
     )
     environments = []

@@ -58,7 +58,8 @@ def up(ctx: click.Context, time_scale: float, lenient_requests: bool, iam_mode: 
     from mlops.local.twin import requests_mode
     from mlops.local.twin import up as start
 
-    config = load_config(ctx.find_root().params.get("config_path"), profile="local")
+    root = ctx.find_root().params
+    config = load_config(root.get("config_path"), profile="local", use_case=root.get("use_case"))
     state, started = start(
         config,
         _directory(ctx),

@@ -27,15 +27,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Context:
-    def __init__(self, config_path: str | None, profile: str | None) -> None:
+    def __init__(self, config_path: str | None, profile: str | None, use_case: str | None = None) -> None:
         self.config_path = config_path
         self.profile = profile
+        self.use_case = use_case
         self._config: Config | None = None
 
     @property
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.config_path, profile=self.profile)
+            self._config = load_config(self.config_path, profile=self.profile, use_case=self.use_case)
         return self._config
 
 
@@ -52,14 +53,21 @@ def progress(message: str) -> None:
     "--config", "config_path", metavar="PATH", help="mlops.yaml to use (default: MLOPS_CONFIG, else the nearest one)."
 )
 @click.option("--profile", metavar="NAME", help="Config profile, e.g. 'local' for the twin (default: MLOPS_PROFILE).")
+@click.option(
+    "--use-case",
+    "use_case",
+    metavar="NAME",
+    help="The use case (a folder of model_build/use_cases) to act on (default: MLOPS_USE_CASE, else "
+    "use_cases.default in mlops.yaml).",
+)
 @click.option("--debug", is_flag=True, help="Print the traceback of an error too (default: MLOPS_DEBUG).")
 @click.version_option(__version__, prog_name="mlops")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, profile: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, config_path: str | None, profile: str | None, use_case: str | None, debug: bool) -> None:
     """Azure DevOps x Amazon SageMaker MLOps: build, register, approve and deploy models."""
     # Read by main's handler, which runs after this context is gone (not os.environ: it would outlive the call).
     _RUN.update(debug=debug, profile=profile or os.environ.get("MLOPS_PROFILE") or "default")
-    ctx.obj = Context(config_path, profile)
+    ctx.obj = Context(config_path, profile, use_case)
     if (profile or os.environ.get("MLOPS_PROFILE")) == "local" and ctx.invoked_subcommand != "local":
         _use_running_twin(config_path)
 
@@ -333,7 +341,7 @@ def demo(
     from mlops.local.twin import twin_dir
 
     config_file = find_config_file(obj.config_path)
-    config = load_config(config_file, profile="local")
+    config = load_config(config_file, profile="local", use_case=obj.use_case)
     if drift:
         from mlops.local.drift import DriftDemo
 
@@ -374,6 +382,46 @@ def demo(
         f'the twin keeps running: eval "$(mlops local env --account prod)" to call {len(result.endpoints)} endpoint(s)'
     )
     click.echo("stop it with: mlops local down")
+
+
+@cli.command("use-cases")
+@click.option("--names", "names_only", is_flag=True, help="Only the names, one per line (for shell loops).")
+@click.option("--json", "as_json", is_flag=True, help="Each use case and its derived names as JSON.")
+@pass_context
+def use_cases(obj: Context, names_only: bool, as_json: bool) -> None:
+    """The use cases of this repository (model_build/use_cases) and the names derived from each."""
+    from mlops.core.use_cases import UseCaseNames, load_use_case
+
+    config = obj.config
+    folder = Path(config.use_cases.path or "")
+    found = [load_use_case(folder, name) for name in config.use_cases.available]
+    if names_only:
+        for use_case in found:
+            click.echo(use_case.name)
+        return
+    rows = [
+        {
+            "name": u.name,
+            "default": u.name == config.use_cases.default,
+            "task": u.task,
+            "framework": u.framework,
+            "data": u.data.source,
+            "quality_gate": f"{u.quality.metric} {'<=' if u.quality.metric in ('rmse', 'mae', 'mse') else '>='} "
+            f"{u.quality.threshold}",
+            **{key.replace(" ", "_"): value for key, value in UseCaseNames(u.name).all().items()},
+        }
+        for u in found
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        marker = " (default)" if row["default"] else ""
+        click.echo(
+            f"{row['name']}{marker}: {row['task']} {row['framework']}, data {row['data']}, gate {row['quality_gate']}; "
+            f"pipeline {row['pipeline']}, group {row['model_package_group']}, endpoints {row['staging_endpoint']} "
+            f"(staging) and {row['prod_endpoint']} (prod)"
+        )
 
 
 def _print_iam(flow: Any) -> None:

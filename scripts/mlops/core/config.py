@@ -169,6 +169,12 @@ class AdoSetup(_Strict):
     default_branch: str = Field(
         "refs/heads/main", pattern=r"^refs/heads/\S+$", description="the main branch: pipelines' default branch"
     )
+    pipeline_prefix: str = Field(
+        "mlops",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,60}$",
+        description="the Azure DevOps pipelines are named '<prefix>-build', '<prefix>-deploy', ...: one set for "
+        "every use case",
+    )
     pipeline_folder: str = Field("\\mlops", pattern=r"^\\[^\\]*$", description="the pipelines' folder, e.g. '\\mlops'")
     approvers: str = Field(
         "[mlops]\\MLOps Approvers",
@@ -398,6 +404,11 @@ class Config(_Strict):
     def names(self) -> UseCaseNames:
         return UseCaseNames(self.use_case.name)
 
+    @property
+    def use_case_dir(self) -> Path:
+        """The chosen use case's folder (its use_case.yaml, data files and step overrides)."""
+        return Path(self.use_cases.path or default_directory()) / self.use_case.name
+
     def execution_role_arn(self) -> str:
         return self.accounts.automation.role_arn(self.build.execution_role_name)
 
@@ -540,7 +551,7 @@ def _with_use_case(
             "threshold": chosen.monitor.drift_threshold,
         }
         merged = _deep_merge(merged, {"deploy": {"prod": {"monitor": {"drift_alarm": alarm}}}})
-    merged["use_cases"] = {**settings, "available": sorted(found)}
+    merged["use_cases"] = {**settings, "path": str(folder.resolve()), "available": sorted(found)}
     merged["use_case"] = chosen.model_dump()
     return merged
 

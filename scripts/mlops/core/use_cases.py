@@ -160,6 +160,15 @@ class MonitorSpec(_Strict):
     drift_threshold: float = Field(0.1, gt=0, le=1, description="the largest drift distance tolerated (0-1]")
 
 
+class CardSpec(_Strict):
+    """The model card's intended use (SageMaker's model card schema, `intended_uses`)."""
+
+    intended_uses: str = Field("Not stated.", description="who uses the predictions for what, and what not")
+    factors_affecting_model_efficiency: str = Field("Not stated.", description="data or conditions it may fail on")
+    risk_rating: Literal["High", "Medium", "Low", "Unknown"] = "Unknown"
+    explanations_for_risk_rating: str = Field("Not stated.", description="why that rating")
+
+
 class UseCase(_Strict):
     name: str = Field(..., pattern=NAME_PATTERN, max_length=NAME_MAX)
     description: str = Field(..., min_length=1, description="one sentence: what the model predicts, from what")
@@ -176,6 +185,7 @@ class UseCase(_Strict):
         None, description="overrides of build.instances (processing, training, inference, transform) for this model"
     )
     monitor: MonitorSpec = MonitorSpec()
+    card: CardSpec = CardSpec()
 
     @model_validator(mode="after")
     def _consistent(self) -> UseCase:
@@ -375,3 +385,16 @@ DERIVED_KEYS = (
     ("deploy", "prod", "endpoint_name"),
     ("tracking", "experiment_name"),
 )
+
+
+def quality_metrics(evaluation: Mapping[str, Any], task: str) -> dict[str, float]:
+    """The task's metrics from a model-quality report (evaluation.json), name -> value, in METRICS order."""
+    block = evaluation.get(MODEL_QUALITY_SECTION[task])
+    if not isinstance(block, Mapping):
+        found = sorted(k for k in evaluation if k.endswith("_metrics"))
+        raise ValueError(f"expected a {task} model-quality report ({MODEL_QUALITY_SECTION[task]}), found {found}")
+    return {
+        name: float(block[name]["value"])
+        for name in METRICS[task]
+        if isinstance(block.get(name), Mapping) and isinstance(block[name].get("value"), int | float)
+    }

@@ -29,6 +29,7 @@ import boto3
 
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError
+from mlops.core.use_cases import quality_metrics
 from mlops.local.ado_checks import FakeProjectChecks, fake_approver, webhook_pipelines
 from mlops.local.bootstrap import APPROVAL_RULE
 from mlops.local.fake_ado import FakeAzureDevOps, WebhookDelivery
@@ -274,7 +275,7 @@ class Flow:
             raise DemoError("the fake Azure DevOps project is not set up", hint="the flow sets it up first")
         result = run_pipeline(
             self.repo_root / BUILD_PIPELINE,
-            {"runChecks": "false", "waitTimeoutSeconds": "600"},
+            {"runChecks": "false", "waitTimeoutSeconds": "600", "useCase": self.config.use_case.name},
             variables={
                 "Build.SourceBranch": "refs/heads/main",
                 "Build.SourceBranchName": "main",
@@ -304,8 +305,8 @@ class Flow:
         uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
         bucket, _, key = uri.removeprefix("s3://").partition("/")
         s3 = self.automation.client("s3")
-        report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["binary_classification_metrics"]
-        return {k: float(report[k]["value"]) for k in ("auc", "f1", "precision", "recall", "accuracy")}
+        report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return quality_metrics(report, self.config.use_case.task)
 
     def _note_mlflow_run(self, metadata: dict[str, str]) -> None:
         from model_build.tracking import EXPERIMENT_ID_KEY, RUN_ID_KEY, run_url
