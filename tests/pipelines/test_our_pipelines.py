@@ -92,8 +92,9 @@ def test_model_build_day2_stages() -> None:
     branch = next(s for s in plain.stages if s.name == "BranchBuild")
     assert "'PullRequest'" in str(branch.condition)
     [upsert] = [step for job in branch.jobs for step in job.steps if step.task == "AWSShellScript@1"]
-    assert 'mlops --use-case "$use_case" build upsert --branch "$(System.PullRequest.SourceBranch)"' in (
-        upsert.inputs["inlineScript"]
+    assert (
+        'mlops --use-case "$use_case" build upsert --branch "$(System.PullRequest.SourceBranch)"'
+        in (upsert.inputs["inlineScript"])
     )
     build = next(s for s in plain.stages if s.name == "Build")
     cleanup = next(job for job in build.jobs if job.name == "CleanupBranches")
@@ -112,7 +113,9 @@ def test_model_rollback_is_gated_like_prod() -> None:
     from mlops.core.identities import PIPELINE_FILES, identities
 
     assert PIPELINE_FILES["rollback"] == "azure-pipelines/model-rollback.yml"
-    pipeline = load_pipeline(PIPELINES / "model-rollback.yml", {"useCase": "breast-cancer", "reason": "bad canary"}, root=REPO_ROOT)
+    pipeline = load_pipeline(
+        PIPELINES / "model-rollback.yml", {"useCase": "breast-cancer", "reason": "bad canary"}, root=REPO_ROOT
+    )
     [stage] = pipeline.stages
     [job] = stage.jobs
     who = identities(load_config(REPO_ROOT / "mlops.yaml", environ={}))

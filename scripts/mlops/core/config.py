@@ -31,11 +31,12 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from mlops.core.errors import ConfigError
 from mlops.core.use_cases import (
     DERIVED_KEYS,
+    METRICS,
     USE_CASE_ENV,
     UseCase,
     UseCaseNames,
@@ -257,6 +258,24 @@ class Quality(_Strict):
         description="a number: the minimum (or, for an error metric such as rmse, the maximum) on the test split",
     )
 
+    # The use case's task arrives as validation context (config_from_mapping), so an override from the
+    # environment is checked like the use case's own value, and the error names the key.
+    @field_validator("metric")
+    @classmethod
+    def _metric_of_the_task(cls, value: str, info: ValidationInfo) -> str:
+        task = (info.context or {}).get("task")
+        if task and value not in METRICS[task]:
+            raise ValueError(f"{value!r} is not a {task} metric; choose one of {', '.join(METRICS[task])}")
+        return value
+
+    @field_validator("threshold")
+    @classmethod
+    def _gates(cls, value: float, info: ValidationInfo) -> float:
+        task, metric = (info.context or {}).get("task"), info.data.get("metric")
+        if task and metric in METRICS[task]:
+            check_quality(task, metric, value)
+        return value
+
 
 class UseCaseSettings(_Strict):
     path: str | None = Field(
@@ -291,6 +310,13 @@ class Build(_Strict):
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict, description="the framework's hyperparameters (set by the use case)"
     )
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _framework_keys(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        framework = (info.context or {}).get("framework")
+        return checked_hyperparameters(framework, value) if framework else value
+
     max_runtime_seconds: int = Field(3600, ge=60, le=432000, description="a job time limit between 60 and 432000")
     cache_expire_after: str = Field(
         "P30D", pattern=r"^P(\d+[YMWD])*(T(\d+[HMS])+)?$", description="an ISO 8601 duration such as 'P30D'"
@@ -387,14 +413,6 @@ class Config(_Strict):
                 + "; if AWS opened it after this botocore was released, upgrade boto3/botocore"
             )
         return value
-
-    @model_validator(mode="after")
-    def _fits_the_use_case(self) -> Config:
-        # Also after environment overrides: MLOPS__BUILD__HYPERPARAMETERS__... must suit the framework.
-        use_case = self.use_case
-        check_quality(use_case.task, self.build.quality.metric, self.build.quality.threshold)
-        checked_hyperparameters(use_case.framework, self.build.hyperparameters)
-        return self
 
     @property
     def is_local(self) -> bool:
@@ -504,8 +522,10 @@ def config_from_mapping(
     env_keys = _env_overrides(environ)
     for dotted, value in env_keys.items():
         _set_dotted(data, dotted, value)
+    chosen_use_case: dict[str, Any] = data.get("use_case") or {}
+    context = {"task": chosen_use_case.get("task"), "framework": chosen_use_case.get("framework")}
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, context=context)
     except ValidationError as exc:
         raise _explain(exc, source=source, profile=chosen, env_keys=env_keys) from exc
 

@@ -291,16 +291,16 @@ def discover(directory: Path) -> dict[str, Path]:
 def check_collisions(names: Iterable[str]) -> None:
     """Refuse names whose derived resources would be shared or whose IAM name patterns would overlap."""
     ordered = sorted(set(names))
-    owners: dict[str, str] = {}
+    owners: dict[str, tuple[str, str]] = {}
     for name in ordered:
         for kind, value in UseCaseNames(name).all().items():
-            other = owners.get(value)
-            if other is not None and other != name:
+            other, other_kind = owners.get(value, (name, kind))
+            if other != name:
                 raise ConfigError(
-                    f"use cases {other!r} and {name!r} derive the same {kind} name {value!r}",
+                    f"use cases {other!r} ({other_kind}) and {name!r} ({kind}) derive the same name {value!r}",
                     hint=f"rename one of the folders under model_build/use_cases (and its 'name:'), e.g. {name}-model",
                 )
-            owners[value] = name
+            owners[value] = (name, kind)
     for name in ordered:
         for other in ordered:
             if other != name and other.startswith(f"{name}-"):
