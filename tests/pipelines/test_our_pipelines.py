@@ -99,7 +99,7 @@ def test_model_build_day2_stages() -> None:
     build = next(s for s in plain.stages if s.name == "Build")
     cleanup = next(job for job in build.jobs if job.name == "CleanupBranches")
     assert "'IndividualCI', 'BatchedCI', 'Schedule'" in str(cleanup.condition)
-    assert any("mlops build cleanup --stale" in str(step.inputs.get("inlineScript", "")) for step in cleanup.steps)
+    assert any("build cleanup --stale" in str(step.inputs.get("inlineScript", "")) for step in cleanup.steps)
     assert not any("Retrain requested" in step.display_name for job in build.jobs for step in job.steps)
     retrain = load_pipeline(PIPELINES / "model-build.yml", {"retrainReason": "alarm x went into ALARM"}, root=REPO_ROOT)
     build = next(s for s in retrain.stages if s.name == "Build")
