@@ -46,8 +46,9 @@ browser:
 
 install: $(STAMP) $(SIDECAR_STAMP) browser
 
+# `make demo USE_CASE=wine` runs another use case (a folder of model_build/use_cases); default: mlops.yaml's.
 demo: install
-	$(BIN)/mlops demo
+	$(BIN)/mlops $(if $(USE_CASE),--use-case $(USE_CASE)) demo
 
 # Fast gates first (seconds), then the suite with coverage (Cobertura XML and JUnit for Azure DevOps),
 # on every core: pytest-xdist workers are separate processes (own moto state, temp dirs, ports, render

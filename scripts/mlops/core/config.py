@@ -518,10 +518,16 @@ def config_from_mapping(
             )
         data = _deep_merge(data, profiles[chosen])
     data["profile"] = chosen
-    data = _with_use_case(data, source=source, explicit=use_case, environ=environ, base_dir=base_dir)
     env_keys = _env_overrides(environ)
+    # Where the use cases are and which is the default decide what the use case layer adds: those overrides
+    # apply first (MLOPS__USE_CASES__PATH points a run at another folder); every other override after it.
     for dotted, value in env_keys.items():
-        _set_dotted(data, dotted, value)
+        if dotted.startswith("use_cases."):
+            _set_dotted(data, dotted, value)
+    data = _with_use_case(data, source=source, explicit=use_case, environ=environ, base_dir=base_dir)
+    for dotted, value in env_keys.items():
+        if not dotted.startswith("use_cases."):
+            _set_dotted(data, dotted, value)
     chosen_use_case: dict[str, Any] = data.get("use_case") or {}
     context = {"task": chosen_use_case.get("task"), "framework": chosen_use_case.get("framework")}
     try:
