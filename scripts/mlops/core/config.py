@@ -5,6 +5,8 @@ Precedence, lowest to highest (the only place it is defined):
 1. the top level of `mlops.yaml`;
 2. the selected profile, `profiles.<name>` (chosen with `--profile` or `MLOPS_PROFILE`), merged
    key by key over the top level;
+2b. the chosen use case (`--use-case`, `MLOPS_USE_CASE`, else `use_cases.default`): its use_case.yaml's model
+   settings and every name derived from its name (mlops/core/use_cases.py); mlops.yaml may not set those;
 3. environment variables `MLOPS__<SECTION>__<KEY>` (double underscores separate levels, names are
    case-insensitive, values are parsed as YAML scalars, except that a key whose type is text takes the
    text as written, so `MLOPS__ACCOUNTS__PROD__ID=000000000003` needs no quoting), e.g.
