@@ -34,11 +34,16 @@ def model_quality(work: Path) -> list[tuple[str, float, float]]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score, roc_auc_score
 
+    from mlops.core.use_cases import default_directory, load_use_case
     from model_build import data
     from model_build.steps import evaluate, preprocess, train
 
     data.write_dataset(work / "input")
-    preprocess.main(["--input-dir", str(work / "input"), "--output-dir", str(work)])
+    # What the build puts in every step's code bundle: the use case's step spec.
+    spec_file = work / "use_case.json"
+    spec_file.write_text(json.dumps(load_use_case(default_directory(), "breast-cancer").step_spec()))
+    use_case = ["--use-case-file", str(spec_file)]
+    preprocess.main(["--input-dir", str(work / "input"), "--output-dir", str(work), *use_case])
     os.environ.update(
         {
             "SM_CHANNEL_TRAIN": str(work / "train"),
@@ -49,14 +54,17 @@ def model_quality(work: Path) -> list[tuple[str, float, float]]:
             "SM_HPS": "{}",
         }
     )
-    if train.main() != 0:
+    if train.main(use_case) != 0:
         raise SystemExit("training failed")
     (work / "artifact").mkdir()
     with tarfile.open(work / "artifact" / "model.tar.gz", "w:gz") as archive:
         archive.add(work / "model", arcname=".")
     evaluate.main(
-        ["--model-dir", str(work / "artifact"), "--test-dir", str(work / "test"), "--output-dir", str(work / "eval")]
-    )
+        [
+            "--model-dir", str(work / "artifact"), "--test-dir", str(work / "test"),
+            "--output-dir", str(work / "eval"), *use_case,
+        ]
+    )  # fmt: skip
     ours = json.loads((work / "eval" / "evaluation.json").read_text())["binary_classification_metrics"]
 
     train_rows = np.loadtxt(work / "train" / "train.csv", delimiter=",")

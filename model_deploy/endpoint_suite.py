@@ -17,13 +17,16 @@ import botocore.exceptions
 import pytest
 
 from model_deploy.endpoint_checks import (
-    classification_metric,
+    Output,
     csv_payload,
     error_status,
     json_payload,
     parse_csv_predictions,
     parse_json_predictions,
     percentile,
+    quality_bound,
+    task_metric,
+    within_quality,
 )
 from model_deploy.suite import SuiteContext
 
@@ -33,20 +36,35 @@ QUALITY_BATCH = 100
 RecordProperty = Callable[[str, Any], None]
 
 
+def _json_outputs(endpoint: SuiteContext, body: str, rows: int) -> list[Output]:
+    split = endpoint.split
+    return parse_json_predictions(body, rows, split.task, split.class_count)
+
+
 def test_json_request_returns_one_prediction_per_row(endpoint: SuiteContext) -> None:
+    """The output shape of the package's task (binary, multiclass with K probabilities, regression)."""
     rows = endpoint.split.rows[:CONTRACT_ROWS]
     body = endpoint.invoke(json_payload(endpoint.split.feature_names, rows), "application/json", "application/json")
-    parse_json_predictions(body, len(rows))
+    _json_outputs(endpoint, body, len(rows))
 
 
 def test_csv_request_agrees_with_json(endpoint: SuiteContext) -> None:
-    rows = endpoint.split.rows[:CONTRACT_ROWS]
-    from_csv = parse_csv_predictions(endpoint.invoke(csv_payload(rows), "text/csv", "text/csv"), len(rows))
-    from_json = parse_json_predictions(
-        endpoint.invoke(json_payload(endpoint.split.feature_names, rows), "application/json", "application/json"),
+    split = endpoint.split
+    rows = split.rows[:CONTRACT_ROWS]
+    from_csv = parse_csv_predictions(
+        endpoint.invoke(csv_payload(rows), "text/csv", "text/csv"), len(rows), split.task, split.class_count
+    )
+    from_json = _json_outputs(
+        endpoint,
+        endpoint.invoke(json_payload(split.feature_names, rows), "application/json", "application/json"),
         len(rows),
     )
-    assert from_csv == pytest.approx(from_json, abs=1e-6), "CSV and JSON requests for the same rows must agree"
+    flat_csv = [v for output in from_csv for v in output]
+    flat_json = [v for output in from_json for v in output]
+    # CSV carries 10 significant digits; a regression's values are on the label's scale.
+    assert flat_csv == pytest.approx(flat_json, rel=1e-8, abs=1e-6), (
+        "CSV and JSON requests for the same rows must agree"
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,15 +90,15 @@ def test_quality_within_tolerance_of_the_registered_metric(
 ) -> None:
     rows = endpoint.split.rows[: endpoint.quality_rows]
     labels = endpoint.split.labels[: endpoint.quality_rows]
-    scores: list[float] = []
+    outputs: list[Output] = []
     for start in range(0, len(rows), QUALITY_BATCH):
         batch = rows[start : start + QUALITY_BATCH]
         body = endpoint.invoke(
             json_payload(endpoint.split.feature_names, batch), "application/json", "application/json"
         )
-        scores.extend(parse_json_predictions(body, len(batch)))
-    measured = classification_metric(endpoint.metric, labels, scores)
-    floor = endpoint.registered_value - endpoint.tolerance
+        outputs.extend(_json_outputs(endpoint, body, len(batch)))
+    measured = task_metric(endpoint.split.task, endpoint.metric, labels, outputs)
+    bound, comparison = quality_bound(endpoint.metric, endpoint.registered_value, endpoint.tolerance)
     endpoint.measurements.update(
         {f"{endpoint.metric}": measured, f"registered_{endpoint.metric}": endpoint.registered_value, "rows": len(rows)}
     )
@@ -88,9 +106,14 @@ def test_quality_within_tolerance_of_the_registered_metric(
     record_property(f"registered_{endpoint.metric}", round(endpoint.registered_value, 6))
     record_property("tolerance", endpoint.tolerance)
     record_property("rows", len(rows))
-    assert measured >= floor, (
-        f"{endpoint.metric} through the endpoint is {measured:.4f} on {len(rows)} test rows; expected at least "
-        f"{floor:.4f} (registered {endpoint.registered_value:.4f} - tolerance {endpoint.tolerance})"
+    margin = (
+        f"+ {endpoint.tolerance:.0%} (an error, relative)"
+        if comparison == "at most"
+        else f"- tolerance {endpoint.tolerance}"
+    )
+    assert within_quality(endpoint.metric, measured, endpoint.registered_value, endpoint.tolerance), (
+        f"{endpoint.metric} through the endpoint is {measured:.4f} on {len(rows)} test rows; expected {comparison} "
+        f"{bound:.4f} (registered {endpoint.registered_value:.4f} {margin})"
     )
 
 

@@ -23,7 +23,7 @@ from model_deploy import record_store
 from model_deploy.apply import Expected, confirm_serving
 from model_deploy.clients import AutomationClients, StageClients, is_missing
 from model_deploy.deploy import Runtime, deployment_parameter, describe_package, staging_pass_parameter
-from model_deploy.endpoint_checks import parse_test_split, registered_metric
+from model_deploy.endpoint_checks import package_task, parse_test_split, registered_metric
 from model_deploy.package import PackageArn, PackageInfo, StagingPass
 from model_deploy.suite import SuiteContext, SuiteResult, run_suite
 
@@ -118,12 +118,22 @@ def run_endpoint_tests(
     evaluation = json.loads(read_text(automation, package.metrics_uri, "evaluation report"))
     metric = config.build.quality.metric
     try:
-        registered = registered_metric(evaluation, metric)
-        split = parse_test_split(read_text(automation, resolve_test_data_uri(package, test_data), "test split"))
+        task = package_task(package.customer_metadata)
+        registered = registered_metric(evaluation, metric, task)
+        classes = evaluation.get("classes") if task != "regression" else None
+        split = parse_test_split(
+            read_text(automation, resolve_test_data_uri(package, test_data), "test split"),
+            task=task,
+            classes=classes if isinstance(classes, list) else None,
+        )
     except ValueError as exc:
-        raise DeployError(str(exc), hint="check the build's evaluation and preprocess outputs") from exc
+        raise DeployError(
+            f"{package.arn}: {exc}",
+            hint="check the package's task metadata and the build's evaluation and preprocess outputs",
+        ) from exc
     runtime.progress(
-        f"testing {stage} endpoint {settings.endpoint_name} ({package.arn}, registered {metric} {registered:.4f})"
+        f"testing {stage} endpoint {settings.endpoint_name} ({package.arn}, {task}, registered {metric} "
+        f"{registered:.4f})"
     )
     context = SuiteContext(
         runtime=stage_clients.runtime,

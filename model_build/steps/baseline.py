@@ -11,10 +11,13 @@ Monitor's built-in analyzer:
                       "std_dev", "min", "max", "distribution": {"kll": {"buckets", "sketch"}}}}]}
   constraints.json   {"version": 0, "features": [{"name", "inferred_type", "completeness",
                       "num_constraints": {"is_non_negative"}}], "monitoring_config": {...}}
-Model quality (Evaluate, where the test split has labels):
-  statistics.json    {"version": 0.0, "dataset": {"item_count"}, "binary_classification_metrics": {...}}
-  constraints.json   {"version": 0.0, "binary_classification_constraints": {metric: {"threshold",
-                      "comparison_operator": "LessThanThreshold"}}}
+Model quality (Evaluate, where the test split has labels), per task (binary, multiclass, regression):
+  statistics.json    {"version": 0.0, "dataset": {"item_count"}, "<task section>": {...}}, the section one of
+                      binary_classification_metrics, multiclass_classification_metrics, regression_metrics
+  constraints.json   {"version": 0.0, "<binary_classification|multiclass_classification|regression>_constraints":
+                      {metric: {"threshold", "comparison_operator"}}}: the operator is the violation condition,
+                      LessThanThreshold for a score (auc, f1, r2, ...), GreaterThanThreshold for an error
+                      (mae, mse, rmse)
 
 `check_data_quality` is what a monitoring execution does with captured data: statistics of the new
 rows in the same format, and `constraint_violations.json` entries (`feature_name`,
@@ -35,9 +38,28 @@ KLL_BUCKETS = 10
 KLL_PARAMETERS = {"c": 0.64, "k": 2048.0}
 COMPARISON_THRESHOLD = 0.1
 DATATYPE_CHECK_THRESHOLD = 0.1
-# Model Monitor flags a model-quality metric that falls this far below the baseline's value.
+# Model Monitor flags a score that falls this far below the baseline's value, or an error that grows this
+# much relative to it (an error's scale is the label's, so an absolute margin would mean nothing).
 MODEL_QUALITY_TOLERANCE = 0.05
-MODEL_QUALITY_METRICS = ("auc", "f1", "precision", "recall", "accuracy")
+# Model Monitor's model-quality sections and the metrics a quality gate may use, per task. The same as
+# mlops.core.use_cases (MODEL_QUALITY_SECTION, METRICS, LOWER_IS_BETTER), which the step containers do not
+# have; a test keeps the two equal.
+MODEL_QUALITY_SECTION = {
+    "binary": "binary_classification_metrics",
+    "multiclass": "multiclass_classification_metrics",
+    "regression": "regression_metrics",
+}
+MODEL_QUALITY_CONSTRAINTS_SECTION = {
+    "binary": "binary_classification_constraints",
+    "multiclass": "multiclass_classification_constraints",
+    "regression": "regression_constraints",
+}
+MODEL_QUALITY_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("auc", "f1", "precision", "recall", "accuracy"),
+    "multiclass": ("accuracy", "weighted_f1", "weighted_precision", "weighted_recall"),
+    "regression": ("r2", "rmse", "mae", "mse"),
+}
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse"})
 
 
 class BaselineError(ValueError):
@@ -247,26 +269,41 @@ def check_data_quality(
     return statistics, violations, distances
 
 
+def report_task(report: dict[str, Any]) -> str:
+    """The evaluation report's task; reports written before there were several tasks are binary."""
+    task = report.get("task", "binary")
+    if task not in MODEL_QUALITY_SECTION:
+        raise BaselineError(f"expected the report's task to be one of {sorted(MODEL_QUALITY_SECTION)}, found {task!r}")
+    return str(task)
+
+
 def model_quality_statistics(report: dict[str, Any]) -> dict[str, Any]:
     """Model Monitor's model-quality statistics.json from the evaluation report (same metric layout)."""
-    metrics = report.get("binary_classification_metrics")
+    section = MODEL_QUALITY_SECTION[report_task(report)]
+    metrics = report.get(section)
     if not isinstance(metrics, dict):
-        raise BaselineError("expected binary_classification_metrics in the evaluation report, found none")
+        raise BaselineError(f"expected {section} in the evaluation report, found keys {sorted(report)}")
     return {
         "version": 0.0,
         "dataset": {"item_count": int(report.get("test_rows", 0))},
-        "binary_classification_metrics": metrics,
+        section: metrics,
     }
 
 
 def model_quality_constraints(report: dict[str, Any], tolerance: float = MODEL_QUALITY_TOLERANCE) -> dict[str, Any]:
-    """Model-quality constraints: each metric may not fall more than `tolerance` below the baseline's value."""
-    metrics = model_quality_statistics(report)["binary_classification_metrics"]
+    """Model-quality constraints: a score may not fall more than `tolerance` below the baseline's value, an error
+    may not grow more than `tolerance` (relative) above it. The operator names the violation, as Model Monitor's."""
+    task = report_task(report)
+    metrics = model_quality_statistics(report)[MODEL_QUALITY_SECTION[task]]
     constraints = {}
-    for name in MODEL_QUALITY_METRICS:
-        if name in metrics:
-            constraints[name] = {
-                "threshold": max(0.0, float(metrics[name]["value"]) - tolerance),
-                "comparison_operator": "LessThanThreshold",
-            }
-    return {"version": 0.0, "binary_classification_constraints": constraints}
+    for name in MODEL_QUALITY_METRICS[task]:
+        if name not in metrics:
+            continue
+        value = float(metrics[name]["value"])
+        if name in LOWER_IS_BETTER:
+            constraints[name] = {"threshold": value * (1 + tolerance), "comparison_operator": "GreaterThanThreshold"}
+        else:
+            # Scores in [0, 1] do not go below 0; r2 does (a model worse than the mean).
+            floor = value - tolerance if name == "r2" else max(0.0, value - tolerance)
+            constraints[name] = {"threshold": floor, "comparison_operator": "LessThanThreshold"}
+    return {"version": 0.0, MODEL_QUALITY_CONSTRAINTS_SECTION[task]: constraints}

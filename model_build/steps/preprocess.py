@@ -1,5 +1,7 @@
 """Preprocess step: split the raw data, fit the transforms on train only, write every channel.
 
+The use case's `use_case.json` (beside this file in the code bundle) names the label, the features in
+order, the task and the classes: classifiers' splits are stratified by class, a regression's are not.
 Runs inside SageMaker's scikit-learn processing container, so it imports only numpy, pandas and
 scikit-learn, and nothing from this repository. Paths default to the processing container's
 contract (`/opt/ml/processing/...`) and can be pointed elsewhere with arguments.
@@ -11,7 +13,8 @@ Outputs (each a ProcessingOutput of the pipeline):
   preprocessor/preprocessor.json  the fitted transform, bundled into the model for serving
   baseline/statistics.json   Model Monitor data-quality statistics of the raw training features
   baseline/constraints.json  Model Monitor data-quality constraints suggested from them (DriftCheckBaselines)
-  baseline/provenance.json   the input's sha256, the split sizes and the label's positive rate
+  baseline/provenance.json   the input's sha256, the split sizes and the label's class counts (classifiers:
+                             and binary's positive rate) or mean and standard deviation (regression)
   baseline/baseline.csv      the raw training features with header          (Model Monitor baselining)
 """
 
@@ -21,6 +24,7 @@ import argparse
 import hashlib
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +38,60 @@ else:  # run as a script in the container: baseline.py is beside it in the code 
     import baseline  # type: ignore[import-not-found,no-redef]
 
 PREPROCESSOR_VERSION = 1
+TASKS = ("binary", "multiclass", "regression")
 
 
 class PreprocessError(Exception):
     """The input data is not what this step can use."""
 
 
+@dataclass(frozen=True)
+class StepSpec:
+    """What this step reads of `use_case.json` (UseCase.step_spec(), validated when the build rendered it)."""
+
+    name: str
+    task: str
+    label: str
+    features: list[str]
+    classes: list[int] | None
+
+
+def read_step_spec(path: Path) -> StepSpec:
+    if not path.is_file():
+        raise PreprocessError(
+            f"expected the use case's use_case.json at {path}, found none; the build writes UseCase.step_spec() "
+            "into every step's code bundle (pass --use-case-file when running the step by hand)"
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        spec = StepSpec(
+            name=str(raw["name"]),
+            task=str(raw["task"]),
+            label=str(raw["label"]),
+            features=[str(f) for f in raw["features"]],
+            classes=None if raw["classes"] is None else [int(c) for c in raw["classes"]],
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise PreprocessError(
+            f"{path}: expected UseCase.step_spec() as JSON (name, task, label, features, classes), "
+            f"found unreadable content ({type(exc).__name__}: {exc})"
+        ) from exc
+    if spec.task not in TASKS:
+        raise PreprocessError(f"{path}: task: expected one of {list(TASKS)}, found {spec.task!r}")
+    if (spec.classes is None) != (spec.task == "regression"):
+        raise PreprocessError(f"{path}: classes: a classifier lists its classes, a regression has none (null)")
+    return spec
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-dir", default="/opt/ml/processing/input")
     parser.add_argument("--output-dir", default="/opt/ml/processing")
-    parser.add_argument("--label-column", default="label")
+    parser.add_argument(
+        "--use-case-file",
+        default=str(Path(__file__).with_name("use_case.json")),
+        help="the use case's step spec (default: use_case.json beside this script, as the code bundle has it)",
+    )
     parser.add_argument("--validation-fraction", type=float, default=0.2)
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=42)
@@ -61,40 +108,59 @@ def read_input(input_dir: Path) -> tuple[pd.DataFrame, str]:
     return frame, hashlib.sha256(payload).hexdigest()
 
 
-def validate(frame: pd.DataFrame, label: str) -> list[str]:
+def validate(frame: pd.DataFrame, spec: StepSpec) -> list[str]:
+    """The use case's features, in its order, once the columns and labels are what it declares."""
+    label = spec.label
     if label not in frame.columns:
         raise PreprocessError(
-            f"expected a label column {label!r}, found columns {list(frame.columns)[:5]}...; "
-            "pass --label-column with the name of the target column"
+            f"use case {spec.name!r}: expected a label column {label!r}, found columns {list(frame.columns)[:5]}...; "
+            "set data.label in use_case.yaml to the name of the target column"
         )
-    labels = set(frame[label].dropna().unique().tolist())
-    if not labels <= {0, 1} or len(labels) != 2:
-        raise PreprocessError(f"expected a binary label with values 0 and 1, found {sorted(labels)}")
+    missing = [f for f in spec.features if f not in frame.columns]
+    extra = [c for c in frame.columns if c != label and c not in spec.features]
+    if missing or extra:
+        raise PreprocessError(
+            f"use case {spec.name!r}: the data's columns differ from its features: missing {missing}, extra {extra}; "
+            "make the CSV's header match `features` in use_case.yaml"
+        )
     if frame[label].isna().any():
         raise PreprocessError(f"{int(frame[label].isna().sum())} rows have no label; drop or label them")
-    features = [c for c in frame.columns if c != label]
-    non_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+    if not pd.api.types.is_numeric_dtype(frame[label]):
+        raise PreprocessError(f"expected a numeric label {label!r}, found values like {frame[label].iloc[0]!r}")
+    if spec.task != "regression":
+        labels = set(frame[label].unique().tolist())
+        classes = list(spec.classes or [])
+        if labels != set(classes):
+            kind = "binary label with values 0 and 1" if spec.task == "binary" else f"multiclass label in {classes}"
+            raise PreprocessError(
+                f"expected a {kind}, each present, found {sorted(labels)}; map the label to 0..K-1 and list the "
+                "classes in use_case.yaml"
+            )
+    non_numeric = [c for c in spec.features if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise PreprocessError(f"expected numeric features, found non-numeric columns {non_numeric}")
     if len(frame) < 50:
         raise PreprocessError(f"expected at least 50 rows to split three ways, found {len(frame)}")
-    return features
+    return list(spec.features)
 
 
 def split(
-    frame: pd.DataFrame, label: str, validation_fraction: float, test_fraction: float, seed: int
+    frame: pd.DataFrame, label: str, validation_fraction: float, test_fraction: float, seed: int, *, stratify: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train, validation and test rows; stratified by the label for a classifier (a regression's is continuous)."""
     if not 0 < validation_fraction < 1 or not 0 < test_fraction < 1 or validation_fraction + test_fraction >= 1:
         raise PreprocessError(
             f"expected validation and test fractions in (0, 1) summing below 1, "
             f"found {validation_fraction} and {test_fraction}"
         )
-    rest, test = train_test_split(frame, test_size=test_fraction, random_state=seed, stratify=frame[label])
+    rest, test = train_test_split(
+        frame, test_size=test_fraction, random_state=seed, stratify=frame[label] if stratify else None
+    )
     train, validation = train_test_split(
         rest,
         test_size=validation_fraction / (1 - test_fraction),
         random_state=seed,
-        stratify=rest[label],
+        stratify=rest[label] if stratify else None,
     )
     return train, validation, test
 
@@ -124,12 +190,17 @@ def transform(frame: pd.DataFrame, preprocessor: dict[str, Any]) -> np.ndarray:
     return np.asarray((values - np.asarray(preprocessor["means"])) / np.asarray(preprocessor["scales"]))
 
 
-def provenance(train: pd.DataFrame, label: str, source_sha256: str, counts: dict[str, Any]) -> dict[str, Any]:
+def provenance(train: pd.DataFrame, spec: StepSpec, source_sha256: str, counts: dict[str, Any]) -> dict[str, Any]:
     """Where the baseline came from: kept beside Model Monitor's files, whose schema has no place for it."""
-    return {
-        "dataset": {"sha256": source_sha256, "rows": counts},
-        "label": {"name": label, "positive_rate": float(train[label].mean())},
-    }
+    values = train[spec.label]
+    label: dict[str, Any] = {"name": spec.label}
+    if spec.task == "binary":
+        label["positive_rate"] = float(values.mean())
+    if spec.task == "regression":
+        label.update({"mean": float(values.mean()), "std": float(values.std(ddof=0))})
+    else:
+        label["class_counts"] = {str(k): int((values == k).sum()) for k in spec.classes or []}
+    return {"dataset": {"sha256": source_sha256, "rows": counts}, "label": label}
 
 
 def write_channel(path: Path, frame: pd.DataFrame | np.ndarray, *, header: bool) -> None:
@@ -141,15 +212,19 @@ def write_channel(path: Path, frame: pd.DataFrame | np.ndarray, *, header: bool)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    spec = read_step_spec(Path(args.use_case_file))
+    label = spec.label
     frame, sha = read_input(Path(args.input_dir))
-    features = validate(frame, args.label_column)
-    train, validation, test = split(frame, args.label_column, args.validation_fraction, args.test_fraction, args.seed)
-    preprocessor = fit_preprocessor(train, features, args.label_column)
+    features = validate(frame, spec)
+    train, validation, test = split(
+        frame, label, args.validation_fraction, args.test_fraction, args.seed, stratify=spec.task != "regression"
+    )
+    preprocessor = fit_preprocessor(train, features, label)
     out = Path(args.output_dir)
     for name, part in (("train", train), ("validation", validation)):
-        labelled = np.column_stack([part[args.label_column].to_numpy(dtype=float), transform(part, preprocessor)])
+        labelled = np.column_stack([part[label].to_numpy(dtype=float), transform(part, preprocessor)])
         write_channel(out / name / f"{name}.csv", labelled, header=False)
-    write_channel(out / "test" / "test.csv", test[[*features, args.label_column]], header=True)
+    write_channel(out / "test" / "test.csv", test[[*features, label]], header=True)
     write_channel(out / "baseline" / "baseline.csv", train[features], header=True)
     (out / "preprocessor").mkdir(parents=True, exist_ok=True)
     (out / "preprocessor" / "preprocessor.json").write_text(json.dumps(preprocessor, indent=2))
@@ -161,7 +236,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     (out / "baseline" / "statistics.json").write_text(json.dumps(stats, indent=2))
     constraints = baseline.data_quality_constraints(stats)
     (out / "baseline" / "constraints.json").write_text(json.dumps(constraints, indent=2))
-    prov = provenance(train, args.label_column, sha, counts)
+    prov = provenance(train, spec, sha, counts)
     (out / "baseline" / "provenance.json").write_text(json.dumps(prov, indent=2))
     return counts
 

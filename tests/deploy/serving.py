@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import botocore.exceptions
-import pytest
 
-from model_build import data
-from model_build.steps import preprocess, train
+from mlops.core.use_cases import UseCase
+from tests.steps.pipeline_run import run_preprocess, run_train, shipped_use_case
 
 
 def load_handlers(model_dir: Path) -> ModuleType:
@@ -70,18 +68,12 @@ class ServingRuntime:
         return {"Body": io.BytesIO(body.encode()), "ContentType": content_type}
 
 
-def train_model(root: Path) -> tuple[Path, Path]:
-    """Preprocess the bundled data and train the real model; return (model dir, test.csv)."""
-    data.write_dataset(root / "input")
-    assert preprocess.main(["--input-dir", str(root / "input"), "--output-dir", str(root)]) == 0
-    patch = pytest.MonkeyPatch()
-    for channel in ("train", "validation", "preprocessor"):
-        patch.setenv(f"SM_CHANNEL_{channel.upper()}", str(root / channel))
-    patch.setenv("SM_MODEL_DIR", str(root / "model"))
-    patch.setenv("SM_OUTPUT_DIR", str(root / "output"))
-    patch.setenv("SM_HPS", json.dumps({"max_depth": "3", "eta": "0.2", "num_round": "100"}))
-    try:
-        assert train.main() == 0
-    finally:
-        patch.undo()
-    return root / "model", root / "test" / "test.csv"
+def train_model(
+    root: Path, use_case: UseCase | None = None, hyperparameters: dict[str, str] | None = None
+) -> tuple[Path, Path]:
+    """Preprocess the use case's bundled data (default breast-cancer) and train the real model; return
+    (model dir, test.csv)."""
+    case = use_case or shipped_use_case("breast-cancer")
+    spec = run_preprocess(root, case)
+    model_dir = run_train(root, spec, hyperparameters or {"max_depth": "3", "eta": "0.2", "num_round": "100"})
+    return model_dir, root / "test" / "test.csv"

@@ -15,6 +15,7 @@ import pytest
 from model_build import data
 from model_build.build import CODE_BUNDLES, STEPS_DIR
 from model_build.steps import baseline
+from tests.steps.pipeline_run import shipped_use_case, write_spec
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,8 @@ def test_preprocess_runs_from_its_code_bundle_alone(tmp_path: Path) -> None:
     code.mkdir()
     for name in CODE_BUNDLES["preprocess"]:
         shutil.copy(STEPS_DIR / name, code / name)
+    # The build adds the use case's step spec to every bundle (UseCase.step_spec() as use_case.json).
+    write_spec(code, shipped_use_case("breast-cancer"))
     data.write_dataset(tmp_path / "input")
     result = subprocess.run(
         [

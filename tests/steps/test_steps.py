@@ -13,18 +13,25 @@ import pytest
 
 from model_build import data
 from model_build.steps import evaluate, inference, preprocess, train
+from tests.steps.pipeline_run import shipped_use_case, write_spec
 
 
 @pytest.fixture(scope="module")
-def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_spec(tmp_path_factory.mktemp("code"), shipped_use_case("breast-cancer"))
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory: pytest.TempPathFactory, spec_file: Path) -> Path:
     root = tmp_path_factory.mktemp("processing")
     data.write_dataset(root / "input")
-    assert preprocess.main(["--input-dir", str(root / "input"), "--output-dir", str(root)]) == 0
+    args = ["--input-dir", str(root / "input"), "--output-dir", str(root), "--use-case-file", str(spec_file)]
+    assert preprocess.main(args) == 0
     return root
 
 
 @pytest.fixture(scope="module")
-def model_dir(processed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def model_dir(processed: Path, tmp_path_factory: pytest.TempPathFactory, spec_file: Path) -> Path:
     out = tmp_path_factory.mktemp("model")
     patch = pytest.MonkeyPatch()
     for channel in ("train", "validation", "preprocessor"):
@@ -33,7 +40,7 @@ def model_dir(processed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     patch.setenv("SM_OUTPUT_DIR", str(out / "output"))
     patch.setenv("SM_HPS", json.dumps({"max_depth": "3", "eta": "0.2", "num_round": "200", "sagemaker_program": "x"}))
     try:
-        assert train.main() == 0
+        assert train.main(["--use-case-file", str(spec_file)]) == 0
     finally:
         patch.undo()
     return out / "model"
@@ -59,7 +66,7 @@ def test_dataset_matches_scikit_learn_and_flips_the_label() -> None:
     assert frame[data.LABEL_COLUMN].sum() == 212
 
 
-def test_split_is_stratified_disjoint_and_reproducible(processed: Path, tmp_path: Path) -> None:
+def test_split_is_stratified_disjoint_and_reproducible(processed: Path, tmp_path: Path, spec_file: Path) -> None:
     train_rows = np.loadtxt(processed / "train" / "train.csv", delimiter=",")
     valid_rows = np.loadtxt(processed / "validation" / "validation.csv", delimiter=",")
     test = pd.read_csv(processed / "test" / "test.csv")
@@ -69,7 +76,9 @@ def test_split_is_stratified_disjoint_and_reproducible(processed: Path, tmp_path
         assert abs(labels.mean() - 212 / 569) < 0.02
     # Same seed, same split, byte for byte.
     data.write_dataset(tmp_path / "input")
-    preprocess.main(["--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path)])
+    preprocess.main(
+        ["--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path), "--use-case-file", str(spec_file)]
+    )
     assert (tmp_path / "test" / "test.csv").read_bytes() == (processed / "test" / "test.csv").read_bytes()
     # Test rows are not in training: raw baseline (train features) and test share no row.
     baseline = pd.read_csv(processed / "baseline" / "baseline.csv")
@@ -115,40 +124,58 @@ def test_baseline_in_model_monitor_formats(processed: Path) -> None:
     assert len(provenance["dataset"]["sha256"]) == 64
 
 
-def test_preprocess_rejects_bad_input(tmp_path: Path) -> None:
+def test_preprocess_rejects_bad_input(tmp_path: Path, spec_file: Path) -> None:
     (tmp_path / "input").mkdir()
+    args = ["--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path), "--use-case-file", str(spec_file)]
     with pytest.raises(preprocess.PreprocessError, match="expected exactly one CSV file"):
-        preprocess.run(preprocess.parse_args(["--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path)]))
+        preprocess.run(preprocess.parse_args(args))
     pd.DataFrame({"a": range(60), "y": [0, 1] * 30}).to_csv(tmp_path / "input" / "x.csv", index=False)
-    assert preprocess.main(["--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path)]) == 1
+    assert preprocess.main(args) == 1
     with pytest.raises(preprocess.PreprocessError, match="expected a label column 'label'"):
-        preprocess.run(preprocess.parse_args(["--input-dir", str(tmp_path / "input"), "--output-dir", str(tmp_path)]))
+        preprocess.run(preprocess.parse_args(args))
+    spec = preprocess.read_step_spec(spec_file)
+    frame = pd.DataFrame({name: [1.0] * 60 for name in spec.features})
     with pytest.raises(preprocess.PreprocessError, match="binary label"):
-        preprocess.validate(pd.DataFrame({"a": range(60), "label": [0, 1, 2] * 20}), "label")
+        preprocess.validate(frame.assign(label=[0, 1, 2] * 20), spec)
+    with pytest.raises(preprocess.PreprocessError, match=r"missing \['mean radius'\], extra \['x'\]"):
+        preprocess.validate(frame.drop(columns=["mean radius"]).assign(x=1.0, label=[0, 1] * 30), spec)
+    with pytest.raises(preprocess.PreprocessError, match="expected the use case's use_case.json"):
+        preprocess.run(preprocess.parse_args([*args[:4], "--use-case-file", str(tmp_path / "none.json")]))
 
 
 def test_training_writes_a_self_contained_model(model_dir: Path) -> None:
     assert {p.name for p in model_dir.iterdir()} == {"xgboost-model.json", "preprocessor.json", "metadata.json", "code"}
     assert (model_dir / "code" / "inference.py").read_text() == Path(inference.__file__).read_text()
+    spec = json.loads((model_dir / "code" / "use_case.json").read_text())
+    assert spec == shipped_use_case("breast-cancer").step_spec()
     metadata = json.loads((model_dir / "metadata.json").read_text())
     assert metadata["hyperparameters"]["max_depth"] == 3
     assert 0 <= metadata["best_iteration"] < 200  # early stopping on validation
     assert metadata["validation_auc"] > 0.95
 
 
-def test_training_failure_is_reported_to_sagemaker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_failure_is_reported_to_sagemaker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec_file: Path
+) -> None:
     monkeypatch.setenv("SM_CHANNEL_TRAIN", str(tmp_path / "empty"))
     monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path / "output"))
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
     monkeypatch.setenv("SM_HPS", json.dumps({"max_depht": "3"}))
-    assert train.main() == 1
+    args = ["--use-case-file", str(spec_file)]
+    assert train.main(args) == 1
     assert "unknown hyperparameter(s) ['max_depht']" in (tmp_path / "output" / "failure").read_text()
     monkeypatch.setenv("SM_HPS", json.dumps({"max_depth": "deep"}))
-    assert train.main() == 1
+    assert train.main(args) == 1
     assert "max_depth: expected int, found 'deep'" in (tmp_path / "output" / "failure").read_text()
     monkeypatch.setenv("SM_HPS", "{}")
-    assert train.main() == 1
+    assert train.main(args) == 1
     assert "channel 'train': expected CSV files" in (tmp_path / "output" / "failure").read_text()
+    # A forest's keys are not XGBoost's: the framework of use_case.json decides which are known.
+    monkeypatch.setenv("SM_HPS", json.dumps({"n_estimators": "10"}))
+    assert train.main(args) == 1
+    assert "unknown hyperparameter(s) ['n_estimators'] for xgboost" in (tmp_path / "output" / "failure").read_text()
+    assert train.main(["--use-case-file", str(tmp_path / "none.json")]) == 1
+    assert "expected the use case's use_case.json" in (tmp_path / "output" / "failure").read_text()
 
 
 def test_hyperparameters_from_the_platform_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,12 +241,18 @@ def test_unsupported_accept_type(served: inference.Model) -> None:
         inference.output_fn(np.array([0.5]), "application/x-protobuf")
 
 
-def test_evaluation_report_in_model_metrics_format(artifact: Path, processed: Path, tmp_path: Path) -> None:
+def _evaluate_args(artifact: Path, test_dir: Path, out: Path, spec_file: Path) -> list[str]:
+    return [
+        "--model-dir", str(artifact), "--test-dir", str(test_dir),
+        "--output-dir", str(out), "--use-case-file", str(spec_file),
+    ]  # fmt: skip
+
+
+def test_evaluation_report_in_model_metrics_format(
+    artifact: Path, processed: Path, tmp_path: Path, spec_file: Path
+) -> None:
     out = tmp_path / "evaluation"
-    assert (
-        evaluate.main(["--model-dir", str(artifact), "--test-dir", str(processed / "test"), "--output-dir", str(out)])
-        == 0
-    )
+    assert evaluate.main(_evaluate_args(artifact, processed / "test", out, spec_file)) == 0
     report = json.loads((out / "evaluation.json").read_text())
     metrics = report["binary_classification_metrics"]
     for name in ("auc", "f1", "precision", "recall", "accuracy"):
@@ -230,20 +263,23 @@ def test_evaluation_report_in_model_metrics_format(artifact: Path, processed: Pa
     assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "confusion_matrix.png").stat().st_size > 1000
     assert "| auc |" in (out / "report.md").read_text()
+    assert report["task"] == "binary" and report["classes"] == [0, 1]
 
 
-def test_evaluation_refuses_a_missing_artifact(processed: Path, tmp_path: Path) -> None:
-    args = ["--model-dir", str(tmp_path), "--test-dir", str(processed / "test"), "--output-dir", str(tmp_path / "o")]
+def test_evaluation_refuses_a_missing_artifact(processed: Path, tmp_path: Path, spec_file: Path) -> None:
+    args = _evaluate_args(tmp_path, processed / "test", tmp_path / "o", spec_file)
     assert evaluate.main(args) == 1
     with pytest.raises(evaluate.EvaluateError, match="expected one model .tar.gz"):
         evaluate.run(evaluate.parse_args(args))
 
 
-def test_explanations_are_treeshap_in_clarify_format(artifact: Path, processed: Path, tmp_path: Path) -> None:
+def test_explanations_are_treeshap_in_clarify_format(
+    artifact: Path, processed: Path, tmp_path: Path, spec_file: Path
+) -> None:
     """Clarify's analysis.json layout, and Shapley values that add up to what the endpoint serves."""
     out = tmp_path / "evaluation"
     test_dir = processed / "test"
-    assert evaluate.main(["--model-dir", str(artifact), "--test-dir", str(test_dir), "--output-dir", str(out)]) == 0
+    assert evaluate.main(_evaluate_args(artifact, test_dir, out, spec_file)) == 0
     analysis = json.loads((out / "analysis.json").read_text())
     assert analysis["version"] == "1.0"
     label = analysis["explanations"]["kernel_shap"]["label0"]
