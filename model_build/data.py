@@ -223,24 +223,7 @@ def check_shape(use_case: UseCase, payload: bytes) -> None:
     """
     table = _parse(use_case, payload)
     label = use_case.data.label
-    header = [name.strip() for name in table.header]
-    problems: list[str] = []
-    expected = [*use_case.features, label]
-    missing = [name for name in expected if name not in header]
-    extra = [name for name in header if name not in expected]
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    if missing:
-        problems.append(f"missing column(s) {missing}")
-    if extra:
-        problems.append(f"extra column(s) {extra}")
-    if duplicated:
-        problems.append(f"duplicated column(s) {duplicated}")
-    if problems:
-        raise _problem(
-            use_case,
-            f"{'; '.join(problems)} (expected the features then {label!r}: {expected}; found {header})",
-            "make the CSV's header match `features` and `data.label` in use_case.yaml (or the reverse)",
-        )
+    header = _check_columns(use_case, table.header)
     if not table.rows:
         raise _problem(use_case, "expected data rows, found only the header", "export the rows too")
     index = {name: i for i, name in enumerate(header)}
@@ -263,6 +246,37 @@ def check_shape(use_case: UseCase, payload: bytes) -> None:
             "encode categories as numbers (e.g. one column per category) or drop the column from `features`",
         )
     _check_labels(use_case, [row[index[label]].strip() for row in table.rows])
+
+
+def _check_columns(use_case: UseCase, found: Sequence[str], where: str = "") -> list[str]:
+    """The header, stripped; DatasetError naming the missing, extra and duplicated columns."""
+    label = use_case.data.label
+    header = [name.strip() for name in found]
+    problems: list[str] = []
+    expected = [*use_case.features, label]
+    missing = [name for name in expected if name not in header]
+    extra = [name for name in header if name not in expected]
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if missing:
+        problems.append(f"missing column(s) {missing}")
+    if extra:
+        problems.append(f"extra column(s) {extra}")
+    if duplicated:
+        problems.append(f"duplicated column(s) {duplicated}")
+    if problems:
+        raise _problem(
+            use_case,
+            f"{where + ': ' if where else ''}{'; '.join(problems)} "
+            f"(expected the features then {label!r}: {expected}; found {header})",
+            "make the CSV's header match `features` and `data.label` in use_case.yaml (or the reverse)",
+        )
+    return header
+
+
+def check_header(use_case: UseCase, header_line: str, *, where: str) -> None:
+    """The columns of data read elsewhere (an S3 object's first line), checked as `check_shape` checks a file's."""
+    cells = next(csv.reader([header_line]), [])
+    _check_columns(use_case, cells, where)
 
 
 def _check_labels(use_case: UseCase, cells: Sequence[str]) -> None:

@@ -87,6 +87,10 @@ def test_register_and_fail(definition: dict[str, Any]) -> None:
     assert register["ModelApprovalStatus"] == "PendingManualApproval"
     assert register["ModelPackageGroupName"] == "breast-cancer"
     assert register["CustomerMetadataProperties"] == {
+        # What the deploy's endpoint tests derive their contract from (model_deploy/endpoint_checks.py).
+        "use_case": "breast-cancer",
+        "task": "binary",
+        "framework": "xgboost",
         "git_commit": {"Get": "Parameters.GitCommit"},
         "build_id": {"Get": "Parameters.BuildId"},
         "test_data_uri": {

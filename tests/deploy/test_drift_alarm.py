@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from pathlib import Path
 
 import botocore.session
@@ -70,8 +72,13 @@ def test_no_monitor_no_drift_alarm() -> None:
 
 
 def test_a_drift_alarm_of_more_than_nine_features_is_refused_at_load(tmp_path: Path) -> None:
-    text = (REPO_ROOT / "mlops.yaml").read_text()
-    text = text.replace("worst concave points]", "worst concave points, mean symmetry]")
-    (tmp_path / "mlops.yaml").write_text(text)
-    with pytest.raises(ConfigError, match="drift_alarm.features"):
-        load_config(tmp_path / "mlops.yaml", environ={})
+    # The drift features come from the use case (monitor.drift_features); a metric-math alarm holds nine.
+    shutil.copytree(REPO_ROOT / "model_build/use_cases", tmp_path / "use_cases")
+    use_case = tmp_path / "use_cases/breast-cancer/use_case.yaml"
+    use_case.write_text(
+        use_case.read_text().replace("worst concave points]", "worst concave points, mean symmetry]", 1)
+    )
+    config = tmp_path / "mlops.yaml"
+    config.write_text((REPO_ROOT / "mlops.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"use case 'breast-cancer' .*monitor.drift_features: found .*at most 9 items"):
+        load_config(config, environ={"MLOPS__USE_CASES__PATH": str(tmp_path / "use_cases")})
