@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-
 from pathlib import Path
 
 import botocore.session
@@ -80,5 +79,6 @@ def test_a_drift_alarm_of_more_than_nine_features_is_refused_at_load(tmp_path: P
     )
     config = tmp_path / "mlops.yaml"
     config.write_text((REPO_ROOT / "mlops.yaml").read_text())
-    with pytest.raises(ConfigError, match=r"use case 'breast-cancer' .*monitor.drift_features: found .*at most 9 items"):
+    refused = r"use case 'breast-cancer' .*monitor.drift_features: found .*at most 9 items"
+    with pytest.raises(ConfigError, match=refused):
         load_config(config, environ={"MLOPS__USE_CASES__PATH": str(tmp_path / "use_cases")})
