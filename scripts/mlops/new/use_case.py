@@ -458,7 +458,7 @@ def _check_rows(
     if task == "regression":
         return None
     classes = sorted(int(v) for v in labels)
-    expected = [0, 1] if task == "binary" else list(range(max(len(classes), 3)))
+    expected = [0, 1] if task == "binary" else list(range(max(classes[-1] + 1, 3)))
     if classes != expected:
         raise NewUseCaseError(
             f"{path}: the {task} label {label!r} has the values {classes}; expected {expected}",
