@@ -328,3 +328,8 @@ def test_a_rendered_file_that_drifts_from_the_plan_is_refused(folder: Path) -> N
     drifted["quality"]["threshold"] = 0.5
     with pytest.raises(NewUseCaseError, match="does not state what was planned"):
         generator._check_rendered(plan.use_case, yaml.safe_dump(drifted).encode())
+
+
+def test_a_file_where_the_folder_would_go_is_refused_even_with_force(folder: Path) -> None:
+    (folder / "churn").write_text("not a folder\n")
+    refused(folder, UseCaseRequest("churn", "binary", "xgboost"), "is not a folder", force=True)

@@ -211,6 +211,11 @@ def plan_use_case(
             hint="choose another name, or pass --force to rewrite the generated files "
             "(use_case.yaml, README.md and the copied data file; nothing else in the folder is touched)",
         )
+    if target.exists() and not target.is_dir():
+        raise NewUseCaseError(
+            f"{target} exists and is not a folder",
+            hint="move the file away or choose another name; --force keeps files",
+        )
     try:
         check_collisions([*existing, request.name])
     except MlopsError as exc:
@@ -364,7 +369,7 @@ def _s3(request: UseCaseRequest, source: str) -> DataPlan:
 def _local_file(request: UseCaseRequest, source: str, cwd: Path) -> DataPlan:
     given = Path(source.removeprefix("file:")).expanduser()
     path = given if given.is_absolute() else cwd / given
-    if path.suffix.lower() != ".csv":
+    if path.suffix != ".csv":
         raise NewUseCaseError(f"--data {source!r} is not a .csv file", hint="export the data as CSV with a header row")
     try:
         payload = path.read_bytes()
