@@ -15,6 +15,7 @@ from mlops.core.use_cases import (
     FRAMEWORKS,
     HYPERPARAMETER_MODELS,
     TASKS,
+    UseCase,
     check_collisions,
     default_directory,
     discover,
@@ -84,6 +85,8 @@ def test_every_combination_renders_a_use_case_that_loads(
     assert set(loaded.hyperparameters) == set(HYPERPARAMETER_MODELS[framework].model_fields)
     metric, threshold = generator.DEFAULT_QUALITY[task]
     assert (loaded.quality.metric, loaded.quality.threshold) == (metric, threshold)
+    if "card" in UseCase.model_fields:  # the model card section follows the schema, key by key
+        assert yaml.safe_load(files["use_case.yaml"])["card"] == {key: v for key, v, _ in generator.card_fields()}
     readme = files["README.md"].decode("utf-8")
     assert f"make demo USE_CASE={name}" in readme
     assert f"mlops --use-case {name} build run" in readme

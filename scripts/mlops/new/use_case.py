@@ -23,11 +23,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import jinja2
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mlops.core.errors import MlopsError
 from mlops.core.use_cases import (
@@ -242,6 +242,9 @@ def plan_use_case(
         "hyperparameters": hyperparameters,
         "monitor": {"drift_features": data.features[:9], "drift_threshold": 0.1},
     }
+    card = card_fields()
+    if card:
+        values["card"] = {key: value for key, value, _ in card}
     try:
         intended = UseCase.model_validate(values)
     except ValidationError as exc:
@@ -536,6 +539,25 @@ def _yaml_value(value: Any) -> str:
     return text.strip().removesuffix("...").strip()
 
 
+def card_fields() -> list[tuple[str, Any, str]]:
+    """The model card section of use_case.yaml, when the schema has one: each key, its default and what it
+    holds, read from the schema so the generated file follows it."""
+    field = UseCase.model_fields.get("card")
+    if field is None:
+        return []
+    default = field.get_default(call_default_factory=True)
+    if not isinstance(default, BaseModel):
+        raise TypeError(f"UseCase.card's default is {type(default).__name__}, expected a pydantic model")
+    rows = []
+    for key, info in type(default).model_fields.items():
+        note = info.description or key.replace("_", " ")
+        choices = get_args(info.annotation)
+        if choices and all(isinstance(c, str) for c in choices):
+            note += f": one of {', '.join(choices)}"
+        rows.append((key, getattr(default, key), note))
+    return rows
+
+
 def _environment() -> jinja2.Environment:
     # Markdown and YAML, not HTML: values reach the YAML through `yaml_value`, which quotes them for YAML.
     environment = jinja2.Environment(
@@ -566,6 +588,7 @@ def _render(use_case: UseCase, data: DataPlan) -> dict[str, bytes]:
         ],
         "hyperparameter_keys": list(HYPERPARAMETER_MODELS[framework].model_fields),
         "task_output": _TASK_OUTPUT[use_case.task],
+        "card": card_fields(),
     }
     files = {
         USE_CASE_FILE: environment.get_template("use_case.yaml.j2").render(context).encode("utf-8"),
