@@ -336,3 +336,7 @@ def test_a_rendered_file_that_drifts_from_the_plan_is_refused(folder: Path) -> N
 def test_a_file_where_the_folder_would_go_is_refused_even_with_force(folder: Path) -> None:
     (folder / "churn").write_text("not a folder\n")
     refused(folder, UseCaseRequest("churn", "binary", "xgboost"), "is not a folder", force=True)
+
+
+def test_an_empty_feature_list_is_refused(folder: Path) -> None:
+    refused(folder, UseCaseRequest("grapes", "multiclass", "xgboost", features=()), "--features is empty")

@@ -346,7 +346,7 @@ def _s3(request: UseCaseRequest, source: str) -> DataPlan:
             f"--data {source!r} is invalid: {_first_problem(exc)}", hint="e.g. s3://bucket/data.csv"
         ) from exc
     label = request.label or DEFAULT_LABEL
-    if not request.features:
+    if request.features is None:
         raise NewUseCaseError(
             f"--features is required with --data {source}: the generator makes no AWS call to read its header",
             hint="pass the feature columns in order, e.g. --features age,income,tenure (all columns but the label)",
@@ -495,7 +495,11 @@ def _chosen_features(
     requested: Sequence[str] | None, available: Sequence[str] | None, label: str, source: str
 ) -> list[str]:
     """`--features` (checked against the data's columns when known), else every column but the label."""
-    if not requested:
+    if requested is not None and not requested:
+        raise NewUseCaseError(
+            "--features is empty", hint="pass the input columns, e.g. --features a,b,c, or leave it out"
+        )
+    if requested is None:
         if available is None:
             raise NewUseCaseError(f"no features for {source}", hint="pass --features a,b,c")
         if not available:
