@@ -33,6 +33,8 @@ ARGUMENTS: dict[tuple[str, ...], list[str]] = {
     ("deploy", "rollback"): ["--stage", "staging"],
     ("infra", "deploy"): ["--account", "staging", "--dry-run"],
     ("lineage",): ["1"],
+    # An invalid name: refused before anything is written (never into the package's use case folder).
+    ("new", "use-case"): ["Not_A_Name", "--task", "binary", "--framework", "xgboost"],
     ("pipelines", "run"): ["{pipeline}"],
     ("registry", "approve"): ["--version", "1", "--reason", "reviewed"],
     ("registry", "reject"): ["--version", "1", "--reason", "failed review"],

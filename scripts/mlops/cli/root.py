@@ -470,6 +470,7 @@ from mlops.cli.deploy import endpoint_test_command as _test_command  # noqa: E40
 from mlops.cli.infra import infra as _infra_group  # noqa: E402
 from mlops.cli.lineage import lineage as _lineage_command  # noqa: E402
 from mlops.cli.local import local as _local_group  # noqa: E402
+from mlops.cli.new import new as _new_group  # noqa: E402
 from mlops.cli.pipelines import pipelines as _pipelines_group  # noqa: E402
 from mlops.cli.registry import registry as _registry_group  # noqa: E402
 
@@ -479,6 +480,7 @@ cli.add_command(_deploy_group)
 cli.add_command(_infra_group)
 cli.add_command(_lineage_command)
 cli.add_command(_local_group)
+cli.add_command(_new_group)
 cli.add_command(_pipelines_group)
 cli.add_command(_registry_group)
 cli.add_command(_test_command)
