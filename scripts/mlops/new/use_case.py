@@ -47,7 +47,7 @@ from mlops.core.use_cases import (
     checked_hyperparameters,
     discover,
 )
-from model_build.data import FEATURE_NAMES as BREAST_CANCER_FEATURES
+from model_build.data import BREAST_CANCER_FEATURES, DIABETES_FEATURES, IRIS_FEATURES, WINE_FEATURES
 
 TEMPLATES = Path(__file__).parent / "templates"
 README_FILE = "README.md"
@@ -72,44 +72,29 @@ class BundledDataset:
     about: str
 
 
-# The data sets scikit-learn ships (`sklearn:<name>`), with the columns model_build/data.py writes for them
-# (feature names as scikit-learn's loaders name them, the target as `label`). Kept here until
-# model_build/data.py holds a registry of all four (it has breast_cancer's names today).
+# The data sets scikit-learn ships (`sklearn:<name>`): what a generated use_case.yaml needs to know of them
+# (task, classes, size); their columns are model_build/data.py's, which writes them.
 BUNDLED: dict[str, BundledDataset] = {
     "breast_cancer": BundledDataset(
         "binary", tuple(BREAST_CANCER_FEATURES), (0, 1), 569, "Wisconsin diagnostic breast cancer (1 = malignant)"
     ),
     "wine": BundledDataset(
         "multiclass",
-        (
-            "alcohol",
-            "malic_acid",
-            "ash",
-            "alcalinity_of_ash",
-            "magnesium",
-            "total_phenols",
-            "flavanoids",
-            "nonflavanoid_phenols",
-            "proanthocyanins",
-            "color_intensity",
-            "hue",
-            "od280/od315_of_diluted_wines",
-            "proline",
-        ),
+        tuple(WINE_FEATURES),
         (0, 1, 2),
         178,
         "UCI wine recognition: three cultivars from 13 chemical measurements",
     ),
     "diabetes": BundledDataset(
         "regression",
-        ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"),
+        tuple(DIABETES_FEATURES),
         None,
         442,
         "diabetes progression one year after baseline, from 10 standardised measurements",
     ),
     "iris": BundledDataset(
         "multiclass",
-        ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"),
+        tuple(IRIS_FEATURES),
         (0, 1, 2),
         150,
         "Fisher's iris: three species from four flower measurements",
