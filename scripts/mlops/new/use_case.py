@@ -90,7 +90,8 @@ BUNDLED: dict[str, BundledDataset] = {
         tuple(DIABETES_FEATURES),
         None,
         442,
-        "diabetes progression one year after baseline, from 10 baseline measurements (age, sex, BMI, blood pressure, six blood serum values)",
+        "diabetes progression one year after baseline, from 10 baseline measurements "
+        "(age, sex, BMI, blood pressure, six blood serum values)",
     ),
     "iris": BundledDataset(
         "multiclass",
