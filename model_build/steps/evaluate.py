@@ -402,13 +402,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         unpacked = unpack_model(Path(args.model_dir), Path(tmp))
         handlers = load_handlers(unpacked)
+        model_spec_file = unpacked / "code" / handlers.USE_CASE_FILE
         try:
-            spec = handlers.read_step_spec(unpacked / "code" / handlers.USE_CASE_FILE)
+            spec = handlers.read_step_spec(model_spec_file)
         except handlers.ModelLoadError as exc:
             raise EvaluateError(f"the model artifact's use case: {exc}") from exc
-        if spec.to_dict() != expected_spec:
+        # The whole documents, not the keys read here: a key the build adds later must agree too.
+        trained_for = json.loads(model_spec_file.read_text(encoding="utf-8"))
+        if trained_for != expected_spec:
             raise EvaluateError(
-                f"the model was trained for {spec.to_dict()}, this evaluation is for {expected_spec}; "
+                f"the model was trained for {trained_for}, this evaluation is for {expected_spec}; "
                 "the Train and Evaluate steps must come from the same build"
             )
         if spec.label not in test.columns:

@@ -115,17 +115,6 @@ class StepSpec(NamedTuple):
             metric=str(raw["metric"]),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "task": self.task,
-            "framework": self.framework,
-            "label": self.label,
-            "features": list(self.features),
-            "classes": self.classes,
-            "metric": self.metric,
-        }
-
 
 def read_step_spec(path: Path) -> StepSpec:
     """Read and check a use_case.json; ModelLoadError says what is wrong with it."""

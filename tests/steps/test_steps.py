@@ -302,3 +302,27 @@ def test_explanations_are_treeshap_in_clarify_format(
     assert (out / "feature_importance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     top = next(iter(global_values))
     assert f"1. {top}:" in (out / "report.md").read_text()
+
+
+def test_a_model_whose_use_case_disagrees_is_refused_at_load(model_dir: Path, tmp_path: Path) -> None:
+    """Strict loading: the endpoint fails to start rather than serve a model its use_case.json does not describe."""
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    spec_path = copy / "code" / "use_case.json"
+    spec = json.loads(spec_path.read_text())
+    cases = {
+        "expected the sklearn model at .*model.joblib": {**spec, "framework": "sklearn"},
+        "task: expected one of": {**spec, "task": "ranking"},
+        r"classes: expected \[0, 1\] for binary": {**spec, "classes": [1, 2]},
+        "differ from use_case.json's": {**spec, "features": list(reversed(spec["features"]))},
+        r"missing key\(s\) \['metric'\]": {k: v for k, v in spec.items() if k != "metric"},
+    }
+    for message, document in cases.items():
+        spec_path.write_text(json.dumps(document))
+        with pytest.raises(inference.ModelLoadError, match=message):
+            inference.model_fn(str(copy))
+    spec_path.unlink()
+    with pytest.raises(inference.ModelLoadError, match="expected the use case's use_case.json"):
+        inference.model_fn(str(copy))
