@@ -36,7 +36,6 @@ from mlops.local.flow import BRIDGE_FUNCTION, BUILD_PIPELINE, ORGANIZATION, Demo
 from mlops.local.twin import TwinState, automation_session, environment, running
 
 # The features shifted (scaled up by SHIFT): tumours measured 60 % larger than any the model was trained on.
-SHIFTED_FEATURES = ("mean radius", "mean perimeter", "mean area", "worst radius", "worst perimeter", "worst area")
 SHIFT = 1.6
 # Prod captures 20 % of requests: 100 requests of 20 rows give the hourly analysis about 400 rows, enough
 # that an unshifted feature stays well under the 0.1 drift threshold (sampling noise ~1.36/sqrt(n)).
@@ -65,19 +64,28 @@ class DriftReport:
         }
 
 
-def dataset_rows() -> tuple[list[str], list[list[str]]]:
+def dataset_rows(config: Config) -> tuple[list[str], list[list[str]]]:
+    """The use case's data as requests: its features in the endpoint's order, without the label."""
     from model_build import data
 
-    rows = list(csv.reader(io.StringIO(data.dataset_csv_bytes().decode())))
-    header = rows[0][:-1]  # without the label
-    body = [r[:-1] for r in rows[1:]]
-    # The file is ordered (malignant cases first): traffic is a fixed shuffle of it, as patients arrive.
+    use_case = config.use_case
+    _, payload = data.source_csv_bytes(use_case, config.use_case_dir)
+    rows = list(csv.reader(io.StringIO(payload.decode())))
+    index = [rows[0].index(name) for name in use_case.features]
+    body = [[row[i] for i in index] for row in rows[1:]]
+    # Data files are often ordered (by class): traffic is a fixed shuffle of it, as cases arrive.
     random.Random(7).shuffle(body)  # noqa: S311 - a reproducible order, not a secret
-    return header, body
+    return list(use_case.features), body
 
 
-def shifted(header: list[str], rows: list[list[str]], factor: float) -> list[list[str]]:
-    columns = [header.index(name) for name in SHIFTED_FEATURES]
+def shifted_features(config: Config) -> tuple[str, ...]:
+    """What the drifted traffic scales: the watched features (the drift alarm's), up to six of them."""
+    alarm = config.deploy.prod.monitor.drift_alarm
+    return tuple((alarm.features if alarm else config.use_case.drift_features)[:6])
+
+
+def shifted(header: list[str], rows: list[list[str]], factor: float, features: tuple[str, ...]) -> list[list[str]]:
+    columns = [header.index(name) for name in features]
     out = []
     for row in rows:
         copy = list(row)
@@ -123,13 +131,14 @@ class DriftDemo:
             )
         os.environ.update(environment(state, "automation"))
         prod = self._prod_session(state)
-        header, rows = dataset_rows()
+        header, rows = dataset_rows(self.config)
+        features = shifted_features(self.config)
         if self._alarm_state(prod) == "ALARM":
             self.progress(f"==> {self.alarm} is in ALARM from an earlier run: normal traffic and one hour reset it")
             self._send(prod, rows)
             self._advance(state)
-        self.progress(f"==> {self.requests} requests with drifted inputs ({', '.join(SHIFTED_FEATURES)} x{SHIFT})")
-        self.report.requests = self._send(prod, shifted(header, rows, SHIFT))
+        self.progress(f"==> {self.requests} requests with drifted inputs ({', '.join(features)} x{SHIFT})")
+        self.report.requests = self._send(prod, shifted(header, rows, SHIFT, features))
         self.progress("==> the twin's clock moves one hour: the hourly data-quality monitoring runs")
         self.report.execution = self._advance(state)
         self.report.alarm_state = self._alarm_state(prod)
