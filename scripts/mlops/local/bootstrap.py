@@ -207,12 +207,16 @@ def bootstrap(
             f"{spec.stack_name}: {result.outcome} from {spec.template_path.name}, {len(done.created)} twin addition(s)"
         )
         # Then each use case's stack, on the shared stack's roles and outputs (as `mlops infra deploy` does).
+        use_cases_started = time.perf_counter()
         outputs = _outputs(session, spec.stack_name)
         for name in use_case_names(config):
             use_case = use_case_stack_spec(config, account, name, outputs)
             _deploy(session, use_case, account, directory)
             gaps += supplement(session, use_case, progress=lambda _m: None).gaps
-        progress(f"{account}: {len(use_case_names(config))} use case stack(s) from use-case.yaml")
+        progress(
+            f"{account}: {len(use_case_names(config))} use case stack(s) from use-case.yaml "
+            f"in {time.perf_counter() - use_cases_started:.2f}s"
+        )
     # Each service connection and the role it is configured with (mlops/core/identities.py); under "both"
     # the twin's connections present Entra tokens, and the legacy path is tested on its own.
     entra = config.azure_devops.oidc_issuer != "legacy"

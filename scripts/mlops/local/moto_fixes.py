@@ -73,8 +73,14 @@ def change_set_outputs() -> Iterator[None]:
 
     def execute(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
         original(self, change_set_name, stack_name)
+        # by ARN, or by name within the stack (change set names are unique per stack only)
         change_set = self.change_sets.get(change_set_name) or next(
-            (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None
+            (
+                c
+                for c in self.change_sets.values()
+                if c.change_set_name == change_set_name and stack_name in (c.stack_name, c.stack_id)
+            ),
+            None,
         )
         if change_set is not None:
             stack = self.stacks[change_set.stack_id]
