@@ -333,6 +333,8 @@ def test_the_infra_connection_may_only_change_its_stack_through_the_execution_ro
         return "created"
 
     assert change_set("mlops-staging", RoleARN=execution) == "created"
+    assert change_set("mlops-wine-staging", RoleARN=execution) == "created"  # a use case's stack of the account
+    assert change_set("mlops-wine-staging") == "AccessDenied"
     assert change_set("mlops-staging") == "AccessDenied"  # CloudFormation would act as the connection itself
     assert change_set("mlops-staging-access", RoleARN=execution) == "AccessDenied"  # not its own access
     assert change_set("mlops-staging", RoleARN="arn:aws:iam::000000000002:role/mlops-deploy") == "AccessDenied"
