@@ -12,7 +12,7 @@ import pytest
 from mlops.cli import main
 from mlops.core.config import Config
 from mlops.core.errors import InfraError
-from mlops.core.use_cases import UseCaseNames
+from mlops.core.use_cases import FRAMEWORKS, UseCaseNames
 from mlops.infra.templates import (
     BRIDGE_ROLE,
     active_resources,
@@ -140,3 +140,22 @@ def test_lint_refuses_more_use_cases_than_the_quota_allows(capsys: pytest.Captur
     code = main(["--config", str(REPO_ROOT / "mlops.yaml"), "infra", "lint", "--no-checkov", "--policy-quota", "1"])
     assert code == 1
     assert "2 use cases need 2 managed policies attached to the automation account's role" in capsys.readouterr().err
+
+
+# SageMaker's framework image repositories (training, processing and serving) per use_case.yaml framework.
+FRAMEWORK_REPOSITORIES = {"xgboost": "sagemaker-xgboost", "sklearn": "sagemaker-scikit-learn"}
+
+
+def test_the_pipeline_and_endpoint_roles_pull_every_framework_a_use_case_may_choose(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    pulls = {
+        "PipelineExecutionRole": ("automation", "PullFrameworkAndApprovedImages"),
+        "EndpointRole": ("target", "PullServingImages"),
+    }
+    for role, (template, sid) in pulls.items():
+        policy = templates[template]["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]
+        (statement,) = [s for s in policy["Statement"] if s.get("Sid") == sid]
+        repositories = {sub_text(r).rsplit(":repository/", 1)[-1] for r in as_list(statement["Resource"])}
+        for framework in FRAMEWORKS:
+            assert FRAMEWORK_REPOSITORIES[framework] in repositories, (role, framework)
