@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from mlops.core.config import Config, load_config
 from mlops.infra.templates import TEMPLATES_DIR, load_template
-from mlops.local.moto_fixes import key_policy_as_text, model_package_group_policies
+from mlops.local.moto_fixes import change_set_outputs, key_policy_as_text, model_package_group_policies
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ORG_ID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
@@ -35,7 +35,8 @@ def templates() -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def aws_accounts() -> Iterator[Callable[[str], boto3.Session]]:
     """moto for all accounts; a session per account id, reached through sts:AssumeRole as in the twin."""
-    with mock_aws(), key_policy_as_text(), model_package_group_policies():  # the twin's fixes of moto
+    # the twin's fixes of moto
+    with mock_aws(), key_policy_as_text(), model_package_group_policies(), change_set_outputs():
 
         def account_session(account_id: str) -> boto3.Session:
             credentials = boto3.client("sts", region_name="us-east-1").assume_role(

@@ -22,9 +22,12 @@ from .conftest import ORG_ID
 
 
 def resolve(value: Any, parameters: dict[str, str], physical: dict[str, str]) -> str:
-    """Enough of CloudFormation's Ref/Sub for the bridge's environment."""
+    """Enough of CloudFormation's Ref/Join for the bridge's environment."""
     if isinstance(value, dict) and "Ref" in value:
         return parameters.get(value["Ref"]) or physical[value["Ref"]]
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, (listed,) = value["Fn::Join"][0], [value["Fn::Join"][1]]
+        return separator.join(resolve(listed, parameters, physical).split(","))  # a CommaDelimitedList's Ref
     return str(value)
 
 
@@ -34,13 +37,14 @@ def test_mlops_yaml_fills_the_names_the_code_uses(default_config: Config) -> Non
     assert automation["ArtifactKeyAlias"] == "alias/mlops-artifacts"
     assert automation["PipelineExecutionRoleName"] == "mlops-sagemaker-pipeline"
     assert automation["DeployRoleName"] == "mlops-deploy"
-    assert automation["ModelPackageGroupName"] == "breast-cancer"
-    assert automation["PipelineName"] == "breast-cancer-build"
-    assert automation["ProjectName"] == "breast-cancer"
+    # every use case of model_build/use_cases shares the account: the bridge and approval rule know each group
+    assert automation["ModelPackageGroups"] == "breast-cancer,wine"
+    assert not {"ModelPackageGroupName", "PipelineName", "ProjectName"} & set(automation)
     assert automation["AzureDevOpsOrganizationName"] == "contoso"
     assert automation["AdoDeployPipelineId"] == "2"
     assert (automation["StagingAccountId"], automation["ProdAccountId"]) == ("222222222222", "333333333333")
-    assert automation["RecordParameterPrefix"] == default_config.deploy.record_parameter_prefix
+    # the records' prefix is only in the use cases' stacks now (each use case's records are its own)
+    assert "RecordParameterPrefix" not in automation
     prod = config_parameters(default_config, "prod")
     assert prod["Stage"] == "prod" and prod["AutomationAccountId"] == "111111111111"
     assert prod["DeployRoleName"] == "mlops-deploy"
@@ -96,7 +100,7 @@ def test_bridge_environment_is_what_the_bridge_reads(
 
     bridge = settings.BridgeSettings.from_env(environment("BridgeFunction"))
     assert bridge.pipeline_id == 2 and bridge.project == "mlops"
-    assert bridge.model_package_groups == frozenset({"breast-cancer"})
+    assert bridge.model_package_groups == frozenset({"breast-cancer", "wine"})
     assert bridge.auth_secret_arn == physical["AdoAuthSecret"]
     reminders = settings.ReminderSettings.from_env(environment("ReminderFunction"))
     assert reminders.topic_arn == physical["ReminderTopic"]
@@ -115,13 +119,13 @@ def test_idempotency_table_is_what_powertools_expects(templates: dict[str, dict[
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
 
 
-def test_approval_rule_matches_approvals_of_our_group_only(templates: dict[str, dict[str, Any]]) -> None:
+def test_approval_rule_matches_approvals_of_our_groups_only(templates: dict[str, dict[str, Any]]) -> None:
     rule = templates["automation"]["Resources"]["ApprovalRule"]["Properties"]
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.sagemaker"]
     assert pattern["detail-type"] == ["SageMaker Model Package State Change"]
     assert pattern["detail"] == {
-        "ModelPackageGroupName": [{"Ref": "ModelPackageGroupName"}],
+        "ModelPackageGroupName": {"Ref": "ModelPackageGroups"},
         "ModelApprovalStatus": ["Approved"],
     }
     (target,) = rule["Targets"]

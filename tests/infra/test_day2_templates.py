@@ -12,9 +12,10 @@ from mlops.infra.templates import active_resources, config_parameters
 def test_mlops_yaml_names_the_drift_alarms(default_config: Config) -> None:
     automation = config_parameters(default_config, "automation")
     assert automation["AdoBuildPipelineId"] == "1"
-    assert automation["RetrainAlarmNames"] == "breast-cancer-data-drift"  # prod only: staging has no monitor
-    assert config_parameters(default_config, "prod")["DriftAlarmName"] == "breast-cancer-data-drift"
-    assert config_parameters(default_config, "staging")["DriftAlarmName"] == ""
+    # each use case's prod drift alarm (staging has no monitor), as model_deploy names them
+    assert automation["RetrainAlarmNames"] == "breast-cancer-data-drift,wine-data-drift"
+    assert config_parameters(default_config, "prod")["DriftAlarmNames"] == "breast-cancer-data-drift,wine-data-drift"
+    assert config_parameters(default_config, "staging")["DriftAlarmNames"] == ""
 
 
 def test_retrain_rule_takes_transitions_into_alarm_of_the_drift_alarms(templates: dict[str, dict[str, Any]]) -> None:
@@ -41,15 +42,15 @@ def test_the_retrain_resources_exist_only_with_drift_alarms(templates: dict[str,
     without = active_resources(templates["automation"], {**code, "RetrainAlarmNames": ""})
     for logical_id in ("RetrainRule", "RetrainRulePermission", "StageAlarmsBusPolicy"):
         assert logical_id in with_alarms and logical_id not in without
-    forwarding = active_resources(templates["target"], {"DriftAlarmName": "a-data-drift"})
+    forwarding = active_resources(templates["target"], {"DriftAlarmNames": "a-data-drift,b-data-drift"})
     assert {"DriftAlarmForwardRule", "DriftAlarmForwardRole"} <= set(forwarding)
-    assert "DriftAlarmForwardRule" not in active_resources(templates["target"], {"DriftAlarmName": ""})
+    assert "DriftAlarmForwardRule" not in active_resources(templates["target"], {"DriftAlarmNames": ""})
     forward = templates["target"]["Resources"]["DriftAlarmForwardRule"]["Properties"]
     (target,) = forward["Targets"]
     assert target["Arn"] == {
         "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AutomationAccountId}:event-bus/default"
     }
-    assert forward["EventPattern"]["detail"]["alarmName"] == [{"Ref": "DriftAlarmName"}]
+    assert forward["EventPattern"]["detail"]["alarmName"] == {"Fn::Split": [",", {"Ref": "DriftAlarmNames"}]}
 
 
 def test_the_bridge_reads_its_retrain_settings_from_the_template(
@@ -65,4 +66,4 @@ def test_the_bridge_reads_its_retrain_settings_from_the_template(
     environ["ADO_ORG_URL"] = "https://dev.azure.com/contoso"
     bridge = settings.BridgeSettings.from_env(environ)
     assert bridge.build_pipeline_id == 1
-    assert bridge.retrain_alarm_names == frozenset({"breast-cancer-data-drift"})
+    assert bridge.retrain_alarm_names == frozenset({"breast-cancer-data-drift", "wine-data-drift"})

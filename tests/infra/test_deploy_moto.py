@@ -12,9 +12,9 @@ import pytest
 
 from mlops.cli import main
 from mlops.core.config import Config
-from mlops.infra.deploy import deploy_stack
+from mlops.infra.deploy import deploy_stack, stack_outputs
 from mlops.infra.moto_gaps import MOTO_SKIPPED_TYPES, skipped_resources, supplement_stack
-from mlops.infra.templates import active_resources, load_template, stack_spec
+from mlops.infra.templates import StackSpec, active_resources, load_template, stack_spec, use_case_stack_spec
 
 from .conftest import ORG_ID, REPO_ROOT
 
@@ -49,15 +49,23 @@ def test_all_three_accounts_deploy_and_moto_skips_only_the_known_types(
     upload_bridge_zip(aws_accounts(AUTOMATION))
     for account, account_id in (("automation", AUTOMATION), ("staging", STAGING), ("prod", PROD)):
         overrides = automation_overrides() if account == "automation" else {"AzureDevOpsOrganizationId": ORG_ID}
-        spec = stack_spec(local_config, account, overrides)  # type: ignore[arg-type]
+        shared = stack_spec(local_config, account, overrides)  # type: ignore[arg-type]
         cfn = aws_accounts(account_id).client("cloudformation")
-        result = deploy_stack(cfn, spec, progress=quiet, sleep=lambda _: None)
-        assert result.outcome == "CREATE_COMPLETE"
-        assert {c.action for c in result.changes} == {"Add"}
-        created = {r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName=spec.stack_name)[
-            "StackResourceSummaries"]}  # fmt: skip
-        active = active_resources(load_template(spec.template_path), spec.parameters)
-        skipped_types |= set(skipped_resources(active, created).values())
+        specs: list[StackSpec] = [shared]
+        for spec in specs:
+            result = deploy_stack(cfn, spec, progress=quiet, sleep=lambda _: None)
+            assert result.outcome == "CREATE_COMPLETE"
+            assert {c.action for c in result.changes} == {"Add"}
+            created = {r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName=spec.stack_name)[
+                "StackResourceSummaries"]}  # fmt: skip
+            active = active_resources(load_template(spec.template_path), spec.parameters)
+            skipped_types |= set(skipped_resources(active, created).values())
+            if spec is shared:  # then each use case's stack, on the shared stack's roles and outputs
+                outputs = stack_outputs(cfn, shared.stack_name)
+                specs += [
+                    use_case_stack_spec(local_config, account, name, outputs)  # type: ignore[arg-type]
+                    for name in ("breast-cancer", "wine")
+                ]
     # moto 5.2.5 creates none of these and still reports CREATE_COMPLETE; moto_gaps.py says how the twin
     # covers each. If moto learns one, this fails: then drop it from the list and from docs/security.md.
     assert skipped_types == MOTO_SKIPPED_TYPES
@@ -77,8 +85,20 @@ def test_all_three_accounts_deploy_and_moto_skips_only_the_known_types(
     assert function["Environment"]["Variables"]["IDEMPOTENCY_TABLE"] == "mlops-bridge-idempotency"
     table = automation.client("dynamodb").describe_table(TableName="mlops-bridge-idempotency")["Table"]
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    # each use case's policies are attached to the shared roles, by moto's CloudFormation itself
+    attached = {p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="mlops-deploy")["AttachedPolicies"]}
+    assert attached == {"mlops-breast-cancer-build", "mlops-wine-build"}
+    attached = {p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="mlops-bridge")["AttachedPolicies"]}
+    assert attached == {"mlops-breast-cancer-bridge", "mlops-wine-bridge"}
+    policies = {p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]}
+    assert {"mlops-breast-cancer-model-approver", "mlops-wine-model-approver"} <= policies
     staging = aws_accounts(STAGING)
     assert staging.client("iam").get_role(RoleName="mlops-sagemaker-execution")
+    staging_iam = staging.client("iam")
+    for role, suffix in (("mlops-deploy", "deploy"), ("mlops-sagemaker-execution", "endpoint"),
+                         ("mlops-sagemaker-monitoring", "monitoring")):  # fmt: skip
+        attached = {p["PolicyName"] for p in staging_iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]}
+        assert attached == {f"mlops-breast-cancer-{suffix}", f"mlops-wine-{suffix}"}, role
     assert staging.client("s3").head_bucket(Bucket=f"mlops-deploy-{STAGING}-us-east-1")
 
     # The same inputs again: an empty change set is "no changes", not an error.
@@ -111,17 +131,31 @@ def test_dry_run_prints_the_change_set_and_leaves_nothing(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "Add     DeployRole" in captured.err and "dry run, nothing executed" in captured.err
-    assert json.loads(captured.out)["outcome"] == "dry run"
+    assert "the use cases' stacks are planned once mlops-staging exists" in captured.err
+    assert [r["outcome"] for r in json.loads(captured.out)] == ["dry run"]
     staging = aws_accounts(CLI_STAGING)
     live = [s for s in staging.client("cloudformation").list_stacks()["StackSummaries"]
             if s["StackStatus"] != "DELETE_COMPLETE"]  # fmt: skip
     assert live == []
     assert "mlops-deploy" not in {r["RoleName"] for r in staging.client("iam").list_roles()["Roles"]}
-    # and a real deploy after the dry run creates the stack
+    # and a real deploy after the dry run creates the shared stack, then one stack per use case
     assert (
         cli("--account", "staging", "--role-arn", role_arn(CLI_STAGING), "-p", f"AzureDevOpsOrganizationId={ORG_ID}")
         == 0
     )
+    deployed = json.loads(capsys.readouterr().out)
+    assert [(r["stack"], r["outcome"]) for r in deployed] == [
+        ("mlops-staging", "CREATE_COMPLETE"),
+        ("mlops-breast-cancer-staging", "CREATE_COMPLETE"),
+        ("mlops-wine-staging", "CREATE_COMPLETE"),
+    ]
+    # one use case alone: its stack only (here unchanged)
+    assert cli("--account", "staging", "--role-arn", role_arn(CLI_STAGING), "--use-case", "wine") == 0
+    assert [(r["stack"], r["outcome"]) for r in json.loads(capsys.readouterr().out)] == [
+        ("mlops-wine-staging", "no changes")
+    ]
+    assert cli("--account", "staging", "--role-arn", role_arn(CLI_STAGING), "--use-case", "fraud") == 1
+    assert "--use-case 'fraud': no such use case; expected one of breast-cancer, wine" in capsys.readouterr().err
 
 
 def test_the_twin_adds_what_moto_skips_and_the_local_flow_needs(aws_accounts: Sessions, local_config: Config) -> None:
@@ -134,6 +168,11 @@ def test_the_twin_adds_what_moto_skips_and_the_local_flow_needs(aws_accounts: Se
     lines: list[str] = []
     supplement_stack(automation, spec, progress=lines.append)
     assert automation.client("s3").get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    # the model package group is the use case's stack's (use-case.yaml), which moto skips too
+    outputs = stack_outputs(automation.client("cloudformation"), spec.stack_name)
+    use_case = use_case_stack_spec(local_config, "automation", "breast-cancer", outputs)
+    deploy_stack(automation.client("cloudformation"), use_case, progress=quiet, sleep=lambda _: None)
+    supplement_stack(automation, use_case, progress=lines.append)
     groups = automation.client("sagemaker").list_model_package_groups()["ModelPackageGroupSummaryList"]
     assert [g["ModelPackageGroupName"] for g in groups] == ["breast-cancer"]
     secret = automation.client("secretsmanager").describe_secret(SecretId="mlops/azure-devops/bridge-auth")

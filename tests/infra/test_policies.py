@@ -105,7 +105,7 @@ def all_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any], 
     return found
 
 
-@pytest.mark.parametrize("name", ["automation", "target", "access"])
+@pytest.mark.parametrize("name", ["automation", "target", "access", "use-case"])
 def test_no_allow_grants_a_wildcard_action(templates: dict[str, dict[str, Any]], name: str) -> None:
     found = all_statements(templates[name])
     assert len(found) > (8 if name == "access" else 20), "the walk found too few statements to mean anything"
@@ -117,7 +117,7 @@ def test_no_allow_grants_a_wildcard_action(templates: dict[str, dict[str, Any]],
             assert "*" not in action, f"{where}: Allow of wildcard action {action!r}"
 
 
-@pytest.mark.parametrize("name", ["automation", "target"])
+@pytest.mark.parametrize("name", ["automation", "target", "use-case"])
 def test_identity_policies_use_resource_star_only_where_iam_has_nothing_narrower(
     templates: dict[str, dict[str, Any]], name: str
 ) -> None:
@@ -134,7 +134,7 @@ def test_identity_policies_use_resource_star_only_where_iam_has_nothing_narrower
                 assert needed in keys, f"{where}: {action} on '*' needs a {needed} condition"
 
 
-@pytest.mark.parametrize("name", ["automation", "target", "access"])
+@pytest.mark.parametrize("name", ["automation", "target", "access", "use-case"])
 def test_resource_policies_name_their_principals(templates: dict[str, dict[str, Any]], name: str) -> None:
     for where, statement, is_resource_policy in all_statements(templates[name]):
         if statement["Effect"] != "Allow" or not is_resource_policy:
@@ -194,7 +194,7 @@ def test_oidc_providers_are_azure_devops_legacy_and_entra_issuers(
     assert all(p["Properties"]["ClientIdList"] == ["api://AzureADTokenExchange"] for p in providers)
 
 
-@pytest.mark.parametrize("name", ["automation", "target"])
+@pytest.mark.parametrize("name", ["automation", "target", "use-case"])
 def test_no_secret_in_parameter_defaults_outputs_or_properties(templates: dict[str, dict[str, Any]], name: str) -> None:
     template = templates[name]
     for key, parameter in template["Parameters"].items():
@@ -287,9 +287,12 @@ def test_artifact_key_grants_decrypt_to_the_staging_and_prod_roles(templates: di
 
 def test_only_humans_approve(templates: dict[str, dict[str, Any]]) -> None:
     resources = templates["automation"]["Resources"]
+    # the pipeline role registers each use case's packages through its use case's policy: pending only
     pipeline = json.dumps(resources["PipelineExecutionRole"]["Properties"]["Policies"])
-    assert '"sagemaker:ModelApprovalStatus": "PendingManualApproval"' in pipeline
-    assert "UpdateModelPackage" not in pipeline
+    per_use_case = json.dumps(templates["use-case"]["Resources"]["PipelinePolicy"]["Properties"]["PolicyDocument"])
+    assert '"sagemaker:ModelApprovalStatus": "PendingManualApproval"' in per_use_case
+    assert "UpdateModelPackage" not in pipeline + per_use_case
+    assert "CreateModelPackage" not in pipeline
     # The bridge and the build role annotate packages (write-back; model card, lifecycle, MLflow run), and an
     # explicit deny refuses any UpdateModelPackage of theirs that carries an approval status.
     for role in ("BridgeRole", "BuildRole"):
@@ -309,7 +312,7 @@ def test_the_body_sent_is_the_same_template_and_fits_inline(path: Path) -> None:
     assert len(body.encode()) < TEMPLATE_BODY_LIMIT - 1_000, "keep headroom for growth"
 
 
-@pytest.mark.parametrize("name", ["automation", "target", "access"])
+@pytest.mark.parametrize("name", ["automation", "target", "access", "use-case"])
 def test_every_action_is_one_aws_knows(templates: dict[str, dict[str, Any]], name: str) -> None:
     for where, statement, _ in all_statements(templates[name]):
         for action in as_list(statement.get("Action", [])):
@@ -320,7 +323,7 @@ def condition_keys_of(statement: dict[str, Any]) -> list[str]:
     return [key for condition in statement.get("Condition", {}).values() for key in condition]
 
 
-@pytest.mark.parametrize("name", ["automation", "target", "access"])
+@pytest.mark.parametrize("name", ["automation", "target", "access", "use-case"])
 def test_every_condition_key_is_supported_by_every_action_of_its_statement(
     templates: dict[str, dict[str, Any]], name: str
 ) -> None:
@@ -336,7 +339,7 @@ def test_every_condition_key_is_supported_by_every_action_of_its_statement(
                         f"{where} (Sid {statement.get('Sid', '-')}): {action} does not support the condition key "
                         f"{key}, so the statement never applies to it; move the action to a statement without it"
                     )
-    assert checked > (5 if name == "access" else 20), "the walk found too few conditions to mean anything"
+    assert checked > (5 if name in ("access", "use-case") else 20), "the walk found too few conditions to mean anything"
 
 
 def test_condition_key_check_knows_a_supported_key_from_an_unsupported_one() -> None:
@@ -358,9 +361,10 @@ SUBSTITUTIONS = {
 }
 
 
-def rendered(value: Any) -> str:
+def rendered(value: Any, substitutions: dict[str, str] | None = None) -> str:
+    names = {**SUBSTITUTIONS, **(substitutions or {})}
     text = sub_text(value)
-    return re.sub(r"\$\{([^}]+)\}", lambda m: SUBSTITUTIONS.get(m.group(1), m.group(0)), text)
+    return re.sub(r"\$\{([^}]+)\}", lambda m: names.get(m.group(1), m.group(0)), text)
 
 
 def iam_matches(pattern: str, arn: str) -> bool:
@@ -369,13 +373,13 @@ def iam_matches(pattern: str, arn: str) -> bool:
     return re.fullmatch(regex, arn) is not None
 
 
-def allowed(policy: dict[str, Any], action: str, arn: str) -> bool:
+def allowed(policy: dict[str, Any], action: str, arn: str, substitutions: dict[str, str] | None = None) -> bool:
     for statement in policy["Statement"]:
         if statement["Effect"] != "Allow" or action not in as_list(statement["Action"]):
             continue
         if statement.get("Condition"):
             continue  # no request context here: only unconditional grants count
-        if any(iam_matches(rendered(r), arn) for r in as_list(statement["Resource"])):
+        if any(iam_matches(rendered(r, substitutions), arn) for r in as_list(statement["Resource"])):
             return True
     return False
 
@@ -389,17 +393,19 @@ def test_the_deploy_role_can_manage_the_alarms_target_tracking_creates(
     Application Auto Scaling names them TargetTracking-<resource id>-AlarmHigh|AlarmLow-<uuid>, the resource
     id of an endpoint variant being endpoint/<endpoint>/variant/<variant>.
     """
-    role = templates["target"]["Resources"]["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    # the use case's policy for the deploy role of the endpoint's stage (use-case.yaml, EndpointName)
+    role = templates["use-case"]["Resources"]["DeployPolicy"]["Properties"]["PolicyDocument"]
+    names = {"UseCase": "breast-cancer", "EndpointName": endpoint}
     prefix = "arn:aws:cloudwatch:eu-west-1:222222222222:alarm:"
     for suffix in ("AlarmHigh", "AlarmLow"):
         name = f"TargetTracking-endpoint/{endpoint}/variant/AllTraffic-{suffix}-0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
         for action in ("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"):
-            assert allowed(role, action, prefix + name), f"{action} on {name}"
+            assert allowed(role, action, prefix + name, names), f"{action} on {name}"
     # and still not on another project's alarms
     other = prefix + "TargetTracking-endpoint/fraud/variant/AllTraffic-AlarmHigh-0a1b2c3d"
-    assert not allowed(role, "cloudwatch:DeleteAlarms", other)
+    assert not allowed(role, "cloudwatch:DeleteAlarms", other, names)
     # the rollback alarms the deploy creates itself keep their project names
-    assert allowed(role, "cloudwatch:PutMetricAlarm", prefix + f"{endpoint}-5xx-errors")
+    assert allowed(role, "cloudwatch:PutMetricAlarm", prefix + f"{endpoint}-5xx-errors", names)
 
 
 def test_the_infra_connection_only_changes_its_stack_through_the_execution_role(
@@ -410,7 +416,11 @@ def test_the_infra_connection_only_changes_its_stack_through_the_execution_role(
     access stack's own two roles."""
     resources = templates["access"]["Resources"]
     infra = resources["InfraRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    stack = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${ManagedStackName}/*"
+    stacks = [
+        "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${ManagedStackName}/*",
+        # the use cases' stacks of the account, mlops-<use case>-<account> (never mlops-<account>-access)
+        "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/mlops-*-${Account}/*",
+    ]
     actions = {a for s in infra for a in as_list(s["Action"])}
     assert actions == {
         "cloudformation:CreateChangeSet",
@@ -426,7 +436,13 @@ def test_the_infra_connection_only_changes_its_stack_through_the_execution_role(
             assert statement["Resource"] == {"Fn::GetAtt": ["CloudFormationRole", "Arn"]}
             assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
         else:
-            assert sub_text(statement["Resource"]) == stack
+            assert [sub_text(r) for r in statement["Resource"]] == stacks
+    for account in ("automation", "staging", "prod"):  # the pattern reaches the use cases' stacks, not the access one
+        pattern = rendered(stacks[1], {"Account": account}).replace("${AWS::Region}", "eu-west-1")
+        stack = "arn:aws:cloudformation:eu-west-1:222222222222:stack/{}/0a1b"
+        assert iam_matches(pattern, stack.format(f"mlops-wine-{account}"))
+        assert not iam_matches(pattern, stack.format(f"mlops-{account}-access"))
+        assert not iam_matches(pattern, stack.format(f"mlops-{account}"))
     (create,) = [s for s in infra if s["Action"] == "cloudformation:CreateChangeSet"]
     assert create["Condition"] == {
         "StringEquals": {"cloudformation:RoleArn": {"Fn::GetAtt": ["CloudFormationRole", "Arn"]}}

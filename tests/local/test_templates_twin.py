@@ -170,7 +170,10 @@ def test_the_bridge_runs_on_the_templates_function_secret_table_and_rule(twin: T
 
     events = twin.client("events")
     pattern = json.loads(events.describe_rule(Name=APPROVAL_RULE)["EventPattern"])
-    assert pattern["detail"] == {"ModelPackageGroupName": ["breast-cancer"], "ModelApprovalStatus": ["Approved"]}
+    # every use case's group (automation.yaml ModelPackageGroups), as the bridge's MODEL_PACKAGE_GROUPS
+    groups = ["breast-cancer", "wine"]
+    assert pattern["detail"] == {"ModelPackageGroupName": groups, "ModelApprovalStatus": ["Approved"]}
+    assert variables["MODEL_PACKAGE_GROUPS"] == ",".join(groups)
     (target,) = events.list_targets_by_rule(Rule=APPROVAL_RULE)["Targets"]
     assert target["Arn"].endswith(f":{APPROVAL_QUEUE}")  # the known gap: a queue stands in for the Lambda
     assert target["DeadLetterConfig"]["Arn"].endswith(":mlops-bridge-dlq")
@@ -267,6 +270,51 @@ def test_the_build_identity_can_assume_nothing_in_staging_or_prod_nor_deploy(
     assert "could not assume arn:aws:iam::000000000003:role/mlops-deploy" in error and "AccessDenied" in error
 
 
+def refusal(call: Any, **request: str) -> str:
+    """'allowed' when the twin's IAM lets the call through (the service may still answer, e.g. not found)."""
+    try:
+        call(**request)
+    except botocore.exceptions.ClientError as exc:
+        code = str(exc.response["Error"]["Code"])  # SageMaker's is AccessDeniedException
+        return "AccessDenied" if code.startswith("AccessDenied") else "allowed"
+    return "allowed"
+
+
+def test_each_use_case_stack_grants_the_shared_roles_its_use_case_only(twin: Twin) -> None:
+    """Two use cases (breast-cancer, wine) share the accounts: each has its stacks, and the shared roles reach
+    wine's group, pipeline and endpoints through wine's policies, and nothing of a name that is no use case."""
+    for account in ("automation", "staging", "prod"):
+        stacks = {s["StackName"] for s in twin.client("cloudformation", account).list_stacks()["StackSummaries"]}
+        assert {f"mlops-breast-cancer-{account}", f"mlops-wine-{account}"} <= stacks
+    groups = twin.client("sagemaker").list_model_package_groups()["ModelPackageGroupSummaryList"]
+    assert {"breast-cancer", "wine"} <= {g["ModelPackageGroupName"] for g in groups}
+    build = session_of(twin, twin.connection_env("aws-build")).client("sagemaker", endpoint_url=twin.server.url)
+    reader = session_of(twin, twin.connection_env("aws-registry-read")).client(
+        "sagemaker", endpoint_url=twin.server.url
+    )
+    for use_case, expected in (("wine", "allowed"), ("breast-cancer", "allowed"), ("fraud", "AccessDenied")):
+        assert refusal(build.describe_model_package_group, ModelPackageGroupName=use_case) == expected
+        assert refusal(build.describe_pipeline, PipelineName=f"{use_case}-build") == expected
+        assert refusal(build.describe_pipeline, PipelineName=f"{use_case}-build-feature-x") == expected
+        assert refusal(reader.describe_model_package_group, ModelPackageGroupName=use_case) == expected
+    for stage in ("staging", "prod"):
+        deploy = session_of(twin, twin.connection_env(f"aws-deploy-{stage}")).client(
+            "sagemaker", endpoint_url=twin.server.url
+        )
+        endpoint = "wine" if stage == "prod" else "wine-staging"
+        assert refusal(deploy.describe_endpoint, EndpointName=endpoint) == "allowed"
+        assert refusal(deploy.describe_endpoint_config, EndpointConfigName=f"{endpoint}-v1-0a1b2c3d") == "allowed"
+        assert refusal(deploy.describe_model, ModelName="wine-v1-0a1b2c3d") == "allowed"
+        for other in ("fraud", "fraud-staging"):
+            assert refusal(deploy.describe_endpoint, EndpointName=other) == "AccessDenied"
+        assert refusal(deploy.describe_model, ModelName="fraud-v1-0a1b2c3d") == "AccessDenied"
+    # the staging deploy role manages the staging endpoints only: a prod-named endpoint is out of its reach
+    staging = session_of(twin, twin.connection_env("aws-deploy-staging")).client(
+        "sagemaker", endpoint_url=twin.server.url
+    )
+    assert refusal(staging.describe_endpoint, EndpointName="wine") == "AccessDenied"
+
+
 def test_the_infra_connection_may_only_change_its_stack_through_the_execution_role(twin: Twin) -> None:
     cfn = session_of(twin, twin.connection_env("aws-infra-staging")).client(
         "cloudformation", endpoint_url=twin.server.url
@@ -285,6 +333,8 @@ def test_the_infra_connection_may_only_change_its_stack_through_the_execution_ro
         return "created"
 
     assert change_set("mlops-staging", RoleARN=execution) == "created"
+    assert change_set("mlops-wine-staging", RoleARN=execution) == "created"  # a use case's stack of the account
+    assert change_set("mlops-wine-staging") == "AccessDenied"
     assert change_set("mlops-staging") == "AccessDenied"  # CloudFormation would act as the connection itself
     assert change_set("mlops-staging-access", RoleARN=execution) == "AccessDenied"  # not its own access
     assert change_set("mlops-staging", RoleARN="arn:aws:iam::000000000002:role/mlops-deploy") == "AccessDenied"

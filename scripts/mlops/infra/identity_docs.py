@@ -45,7 +45,10 @@ def connections_table(who: Identities) -> str:
         "|---|---|---|---|---|",
     ]
     for c in who.connections:
-        purpose = _PURPOSE.get(c.purpose, f"infrastructure.yml: change sets on the `mlops-{c.account}` stack")
+        purpose = _PURPOSE.get(
+            c.purpose,
+            f"infrastructure.yml: change sets on the `mlops-{c.account}` and `mlops-<use case>-{c.account}` stacks",
+        )
         lines.append(
             f"| `{c.name}` | `{c.role_name}` ({c.account}) | {_pipelines(c.pipelines)} | "
             f"{f'`{c.environment}`' if c.environment else '-'} | {purpose} |"

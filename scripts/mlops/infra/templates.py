@@ -1,8 +1,12 @@
 """The account templates in infra/templates/ and the stack parameters derived from mlops.yaml. Pure.
 
-One stack per account: `mlops-automation` from automation.yaml, `mlops-staging` and `mlops-prod` from the one
-parameterised target.yaml; beside each, `mlops-<account>-access` from access.yaml (the infrastructure
-connection's role and CloudFormation's execution role, deployed by an administrator only). Parameters come
+One shared stack per account: `mlops-automation` from automation.yaml, `mlops-staging` and `mlops-prod` from the
+one parameterised target.yaml; beside each, `mlops-<account>-access` from access.yaml (the infrastructure
+connection's role and CloudFormation's execution role, deployed by an administrator only); and after it one
+stack per use case, `mlops-<use case>-<account>` from use-case.yaml: the use case's model package group and
+approver policy (automation) and the managed policies that give the shared roles exactly that use case's
+resources. Each use case's policies are attached to the shared roles, so the number of use cases is bounded by
+IAM's managed-policies-per-role quota (`check_policy_quota`). Parameters come
 from three places, highest first: `--parameter KEY=VALUE` on the command line, mlops.yaml (names the code relies
 on, so they can never drift from the config), and, on an update, the stack's previous value (so a value given
 once, such as the Azure DevOps organization id, sticks).
@@ -31,6 +35,7 @@ from mlops.core.identities import (
     identities,
     stage_role_name,
 )
+from mlops.core.use_cases import UseCaseNames
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATES_DIR = REPO_ROOT / "infra" / "templates"
@@ -51,6 +56,13 @@ class StackSpec:
 
 
 ACCESS_TEMPLATE = "access.yaml"
+USE_CASE_TEMPLATE = "use-case.yaml"
+# IAM's default quota of managed policies attached to one role (raisable to 20 through Service Quotas,
+# "Managed policies per role"); each use case's stack attaches one policy to each shared role it grants.
+DEFAULT_POLICIES_PER_ROLE = 10
+MAX_POLICIES_PER_ROLE = 20
+# automation.yaml BridgeRole's RoleName: the bridge's policy of each use case is attached to it.
+BRIDGE_ROLE = "mlops-bridge"
 
 
 def template_path(account: AccountName, *, access: bool = False) -> Path:
@@ -61,6 +73,24 @@ def template_path(account: AccountName, *, access: bool = False) -> Path:
 
 def stack_name(account: AccountName, *, access: bool = False) -> str:
     return f"mlops-{account}-access" if access else f"mlops-{account}"
+
+
+def use_case_stack_name(use_case: str, account: AccountName) -> str:
+    """`mlops-<use case>-<account>`: access.yaml lets the infrastructure connection change `mlops-*-<account>`."""
+    return f"mlops-{use_case}-{account}"
+
+
+def drift_alarm_names(config: Config, stage: str) -> list[str]:
+    """Each use case's drift alarm in the stage (model_deploy/desired.py render_drift_alarm), if the stage has one."""
+    settings = config.deploy.stage(stage)
+    if not settings.monitor.enabled or settings.monitor.drift_alarm is None:
+        return []
+    return [f"{UseCaseNames(name).endpoint(stage)}-data-drift" for name in use_case_names(config)]
+
+
+def use_case_names(config: Config) -> list[str]:
+    """Every use case of model_build/use_cases (config.use_cases.available), the selected one at least."""
+    return sorted(set(config.use_cases.available) | {config.use_case.name})
 
 
 def execution_role_arn(config: Config, account: AccountName) -> str:
@@ -176,9 +206,6 @@ def config_parameters(config: Config, account: AccountName) -> dict[str, str]:
     ado = config.azure_devops
     who = identities(config)
     common = {
-        "ProjectName": config.project.name,
-        "ModelPackageGroupName": build.model_package_group,
-        "ArtifactBucketName": build.artifact_bucket,
         "AzureDevOpsOrganizationName": organization_name(ado.organization_url),
         "AzureDevOpsProject": ado.project,
         "OidcIssuer": ado.oidc_issuer,
@@ -190,7 +217,8 @@ def config_parameters(config: Config, account: AccountName) -> dict[str, str]:
     if account == "automation":
         parameters = {
             **common,
-            "PipelineName": build.pipeline_name,
+            # Every use case's group: the bridge's MODEL_PACKAGE_GROUPS and the approval rule's pattern.
+            "ModelPackageGroups": ",".join(UseCaseNames(name).model_package_group for name in use_case_names(config)),
             "PipelineExecutionRoleName": build.execution_role_name,
             "DeployRoleName": who.connection("build").role_name,
             "BuildServiceConnectionName": who.connection("build").name,
@@ -202,13 +230,11 @@ def config_parameters(config: Config, account: AccountName) -> dict[str, str]:
             "AdoOrgUrl": ado.organization_url.rstrip("/"),
             "AdoDeployPipelineId": str(ado.pipelines.deploy),
             "AdoBuildPipelineId": str(ado.pipelines.build),
-            # The stages' drift alarms (model_deploy/desired.py render_drift_alarm) start a retrain.
+            "ArtifactBucketName": build.artifact_bucket,
+            # The stages' drift alarms of every use case (model_deploy/desired.py render_drift_alarm) start a retrain.
             "RetrainAlarmNames": ",".join(
-                f"{stage.endpoint_name}-data-drift"
-                for stage in (config.deploy.staging, config.deploy.prod)
-                if stage.monitor.enabled and stage.monitor.drift_alarm is not None
+                name for stage in ("staging", "prod") for name in drift_alarm_names(config, stage)
             ),
-            "RecordParameterPrefix": config.deploy.record_parameter_prefix,
         }
         # The key is created here; an alias in mlops.yaml names it (null, as in the twin, keeps the default).
         if build.kms_key_id and build.kms_key_id.startswith("alias/"):
@@ -223,12 +249,137 @@ def config_parameters(config: Config, account: AccountName) -> dict[str, str]:
         # the role model_deploy runs as there: deploy.<stage>.role_name, else the account's deploy role
         "DeployRoleName": stage_role_name(config, account),
         "EndpointRoleName": stage.execution_role_name,
-        "RecordParameterPrefix": config.deploy.record_parameter_prefix,
-        # The drift alarm whose state changes go to the automation account's bus (retraining), if any.
-        "DriftAlarmName": f"{stage.endpoint_name}-data-drift"
-        if stage.monitor.enabled and stage.monitor.drift_alarm is not None
-        else "",
+        # The drift alarms whose state changes go to the automation account's bus (retraining), if any.
+        "DriftAlarmNames": ",".join(drift_alarm_names(config, account)),
     }
+
+
+def use_case_parameters(
+    config: Config, account: AccountName, use_case: str, shared_outputs: Mapping[str, str]
+) -> dict[str, str]:
+    """use-case.yaml's parameters: the use case, the account's shared role names (the same values the shared
+    stack was given) and, in automation, what the shared stack created (its outputs: the artifact key the
+    approvers decrypt reports with, and whether it has the bridge)."""
+    names = UseCaseNames(use_case)
+    shared = config_parameters(config, account)
+    parameters = {
+        "UseCase": use_case,
+        "Account": account,
+        "ArtifactBucketName": config.build.artifact_bucket,
+        "RecordParameterPrefix": config.deploy.record_parameter_prefix,
+    }
+    if account == "automation":
+        key = shared_outputs.get("ArtifactKeyArn", "")
+        if ":key/" not in key:
+            raise InfraError(
+                f"the {stack_name(account)} stack has no ArtifactKeyArn output: the use case {use_case!r} needs it "
+                "for its approver policy",
+                hint=f"deploy the shared stack first: `mlops infra deploy --account {account}`",
+            )
+        return {
+            **parameters,
+            "ArtifactKeyId": key.rsplit(":key/", 1)[1],
+            "BuildRoleName": shared["DeployRoleName"],
+            "RegistryReadRoleName": shared["RegistryReadRoleName"],
+            "StagingPassRoleName": shared["StagingPassRoleName"],
+            "PipelineExecutionRoleName": shared["PipelineExecutionRoleName"],
+            # The bridge exists when the shared stack got its code (BridgeFunctionName is then an output).
+            "BridgeRoleName": BRIDGE_ROLE if "BridgeFunctionName" in shared_outputs else "",
+        }
+    return {
+        **parameters,
+        "EndpointName": names.endpoint(account),
+        "DeployRoleName": shared["DeployRoleName"],
+        "EndpointRoleName": shared["EndpointRoleName"],
+    }
+
+
+def use_case_stack_spec(
+    config: Config,
+    account: AccountName,
+    use_case: str,
+    shared_outputs: Mapping[str, str],
+    overrides: Mapping[str, str] | None = None,
+) -> StackSpec:
+    """The stack of one use case in one account (use-case.yaml); `shared_outputs`: the account's shared stack's."""
+    known = use_case_names(config)
+    if use_case not in known:
+        raise InfraError(
+            f"--use-case {use_case!r}: no such use case; expected one of {', '.join(known)}",
+            hint="use cases are the folders of model_build/use_cases (`mlops new use-case NAME` adds one)",
+        )
+    path = TEMPLATES_DIR / USE_CASE_TEMPLATE
+    parameters = _checked(path, use_case_parameters(config, account, use_case, shared_outputs), overrides)
+    account_id: str = getattr(config.accounts, account).id
+    return StackSpec(account, account_id, use_case_stack_name(use_case, account), path, parameters)
+
+
+def attached_policy_counts(config: Config, account: AccountName) -> tuple[dict[str, int], dict[str, int]]:
+    """Per role name of the account: managed policies the shared template attaches, and those each use case's
+    stack attaches (the templates as deployed for these parameters, conditions evaluated)."""
+    shared_template = load_template(template_path(account))
+    shared_parameters = config_parameters(config, account)
+    shared: dict[str, int] = {}
+    resources = shared_template["Resources"]
+    for logical_id in active_resources(shared_template, shared_parameters):
+        properties = resources[logical_id].get("Properties") or {}
+        if resources[logical_id]["Type"] == "AWS::IAM::Role":
+            role = _parameter_value(properties.get("RoleName"), shared_parameters, shared_template)
+            shared[role] = shared.get(role, 0) + len(properties.get("ManagedPolicyArns") or [])
+        elif resources[logical_id]["Type"] == "AWS::IAM::ManagedPolicy":
+            for ref in properties.get("Roles") or []:
+                role = _parameter_value(ref, shared_parameters, shared_template)
+                shared[role] = shared.get(role, 0) + 1
+    template = load_template(TEMPLATES_DIR / USE_CASE_TEMPLATE)
+    outputs = {"ArtifactKeyArn": "arn:aws:kms:us-east-1:000000000000:key/0", "BridgeFunctionName": "mlops-bridge"}
+    parameters = use_case_parameters(config, account, config.use_case.name, outputs)
+    per_use_case: dict[str, int] = {}
+    for logical_id, kind in active_resources(template, parameters).items():
+        if kind == "AWS::IAM::ManagedPolicy":
+            for ref in template["Resources"][logical_id]["Properties"].get("Roles") or []:
+                role = _parameter_value(ref, parameters, template)
+                per_use_case[role] = per_use_case.get(role, 0) + 1
+    return shared, per_use_case
+
+
+def check_policy_quota(config: Config, quota: int = DEFAULT_POLICIES_PER_ROLE) -> dict[str, int]:
+    """Raise InfraError when the use cases would attach more managed policies to a shared role than IAM allows.
+
+    Returns the most any role of any account carries (for the report). `quota`: the account's "Managed policies
+    per role" (10 by default, at most 20 after a Service Quotas increase)."""
+    if not 1 <= quota <= MAX_POLICIES_PER_ROLE:
+        raise InfraError(
+            f"managed-policy quota {quota}: expected 1..{MAX_POLICIES_PER_ROLE} (IAM's managed policies per role)"
+        )
+    count = len(use_case_names(config))
+    totals: dict[str, int] = {}
+    for account in ACCOUNTS:
+        shared, per_use_case = attached_policy_counts(config, account)
+        for role in sorted(set(shared) | set(per_use_case)):
+            total = shared.get(role, 0) + count * per_use_case.get(role, 0)
+            totals[f"{account}:{role}"] = total
+            if total > quota:
+                room = (quota - shared.get(role, 0)) // max(per_use_case.get(role, 0), 1)
+                raise InfraError(
+                    f"{count} use cases need {total} managed policies attached to the {account} account's role "
+                    f"{role} ({shared.get(role, 0)} from {template_path(account).name}, "
+                    f"{per_use_case.get(role, 0)} per use case from {USE_CASE_TEMPLATE}); IAM allows {quota} per role, "
+                    f"so at most {room} use cases fit",
+                    hint="raise 'Managed policies per role' in Service Quotas (at most 20) and pass the new quota "
+                    "(--policy-quota), or split the use cases across sets of accounts (docs/security.md)",
+                )
+    return totals
+
+
+def _parameter_value(node: Any, parameters: Mapping[str, str], template: Mapping[str, Any]) -> str:
+    """A role name in a template: a literal, or a Ref to a parameter (given, else its default)."""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict) and set(node) == {"Ref"}:
+        name = node["Ref"]
+        declared = (template.get("Parameters") or {}).get(name) or {}
+        return str(parameters.get(name, declared.get("Default", name)))
+    raise InfraError(f"unsupported role name form {node!r}: extend _parameter_value in mlops/infra/templates.py")
 
 
 def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -247,8 +398,16 @@ def stack_spec(
     config: Config, account: AccountName, overrides: Mapping[str, str] | None = None, *, access: bool = False
 ) -> StackSpec:
     path = template_path(account, access=access)
-    declared = load_template(path).get("Parameters") or {}
     parameters = access_parameters(config, account) if access else config_parameters(config, account)
+    parameters = _checked(path, parameters, overrides)
+    account_id: str = getattr(config.accounts, account).id
+    return StackSpec(account, account_id, stack_name(account, access=access), path, parameters)
+
+
+def _checked(path: Path, parameters: dict[str, str], overrides: Mapping[str, str] | None) -> dict[str, str]:
+    """The parameters with the overrides applied, each checked against the template's declared parameters."""
+    declared = load_template(path).get("Parameters") or {}
+    parameters = dict(parameters)
     for key, value in (overrides or {}).items():
         if key not in declared:
             raise InfraError(
@@ -259,8 +418,7 @@ def stack_spec(
     unknown = sorted(set(parameters) - set(declared))
     if unknown:  # a template and this module out of step: a bug here, not a user error
         raise InfraError(f"{path.name} lacks parameter(s) {', '.join(unknown)} that mlops.yaml fills in")
-    account_id: str = getattr(config.accounts, account).id
-    return StackSpec(account, account_id, stack_name(account, access=access), path, parameters)
+    return parameters
 
 
 def parameter_list(

@@ -1,7 +1,8 @@
 """Provision the twin's three accounts from infra/templates, as `mlops infra deploy` does in the cloud.
 
-Each account's stack is deployed through moto's CloudFormation with the same code (`deploy_stack`, change
-sets) and the same parameters (mlops.yaml through `stack_spec`), by the account's administrator: the twin's
+Each account's stacks (the shared one, then one per use case of model_build/use_cases) are deployed through
+moto's CloudFormation with the same code (`deploy_stack`, change sets) and the same parameters (mlops.yaml
+through `stack_spec` and `use_case_stack_spec`), by the account's administrator: the twin's
 root credentials of that account (`root_access_key`), the stand-in for whoever runs the infrastructure
 pipeline. What moto's CloudFormation skips is created from the template's own properties (moto_gaps.py).
 
@@ -32,7 +33,15 @@ from mlops.core.config import Config
 from mlops.core.identities import identities, role_arn
 from mlops.infra.deploy import DeployResult, deploy_stack
 from mlops.infra.moto_gaps import supplement
-from mlops.infra.templates import ACCOUNTS, AccountName, StackSpec, organization_name, stack_spec
+from mlops.infra.templates import (
+    ACCOUNTS,
+    AccountName,
+    StackSpec,
+    organization_name,
+    stack_spec,
+    use_case_names,
+    use_case_stack_spec,
+)
 from mlops.local.errors import TwinError
 from mlops.local.oidc import Issuer, write_connection_roles
 
@@ -197,6 +206,17 @@ def bootstrap(
         progress(
             f"{spec.stack_name}: {result.outcome} from {spec.template_path.name}, {len(done.created)} twin addition(s)"
         )
+        # Then each use case's stack, on the shared stack's roles and outputs (as `mlops infra deploy` does).
+        use_cases_started = time.perf_counter()
+        outputs = _outputs(session, spec.stack_name)
+        for name in use_case_names(config):
+            use_case = use_case_stack_spec(config, account, name, outputs)
+            _deploy(session, use_case, account, directory)
+            gaps += supplement(session, use_case, progress=lambda _m: None).gaps
+        progress(
+            f"{account}: {len(use_case_names(config))} use case stack(s) from use-case.yaml "
+            f"in {time.perf_counter() - use_cases_started:.2f}s"
+        )
     # Each service connection and the role it is configured with (mlops/core/identities.py); under "both"
     # the twin's connections present Entra tokens, and the legacy path is tested on its own.
     entra = config.azure_devops.oidc_issuer != "legacy"
@@ -241,6 +261,11 @@ def _deploy(session: boto3.Session, spec: StackSpec, account: str, directory: Pa
             f"the twin could not deploy {spec.template_path.name} into the {account} account: {exc}",
             hint=f"see {directory}/server.log; `mlops infra lint` checks the template",
         ) from exc
+
+
+def _outputs(session: boto3.Session, stack: str) -> dict[str, str]:
+    described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in described.get("Outputs") or []}
 
 
 def _physical_ids(session: boto3.Session, stack: str) -> dict[str, Any]:

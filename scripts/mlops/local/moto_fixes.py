@@ -1,4 +1,4 @@
-"""Three moto 5.2.5 defects and one missing API that the templates' resources hit, fixed in this process,
+"""Four moto 5.2.5 defects and one missing API that the templates' resources hit, fixed in this process,
 and one cost.
 
 - moto's CloudFormation creates an AWS::KMS::Key with its KeyPolicy as a mapping, where the KMS API stores
@@ -17,6 +17,10 @@ and one cost.
   the retrain route that way (the rule matches on the stage's `account`, the bridge reads the alarm ARN from
   `resources`): forwarded events keep them. And moto matches every event to a schedule-only rule (the
   reminder schedule), whose Lambda target it then cannot invoke; in AWS such a rule matches no event.
+- moto's CloudFormation gives a stack created through a change set (CREATE) no outputs: the stack object is
+  made from an empty template when the change set is created, and executing it replaces the template text but
+  neither re-parses it nor rebuilds the outputs. `mlops infra deploy` reads the shared stack's outputs (the
+  artifact key) for the use cases' stacks: after executing a change set, the outputs are those of its template.
 - moto lists a service's regions from botocore's endpoint data each time it creates a service backend for an
   account (its lru_cache is keyed by the backend object, so it never hits): a twin of three accounts did it
   dozens of times at start, 0.4 s of CPU. The regions depend only on the service name and botocore's data,
@@ -32,6 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from moto.cloudformation.models import CloudFormationBackend
 from moto.core.base_backend import AccountSpecificBackend
 from moto.core.responses import ActionResult, EmptyResult
 from moto.events.models import Rule, events_backends
@@ -60,6 +65,33 @@ def key_policy_as_text() -> Iterator[None]:
         yield
     finally:
         Key.create_from_cloudformation_json = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def change_set_outputs() -> Iterator[None]:
+    original = CloudFormationBackend.execute_change_set
+
+    def execute(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        original(self, change_set_name, stack_name)
+        # by ARN, or by name within the stack (change set names are unique per stack only)
+        change_set = self.change_sets.get(change_set_name) or next(
+            (
+                c
+                for c in self.change_sets.values()
+                if c.change_set_name == change_set_name and stack_name in (c.stack_name, c.stack_id)
+            ),
+            None,
+        )
+        if change_set is not None:
+            stack = self.stacks[change_set.stack_id]
+            stack._parse_template()  # the change set's template, which execution made the stack's
+            stack.output_map = stack._create_output_map()
+
+    CloudFormationBackend.execute_change_set = execute  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        CloudFormationBackend.execute_change_set = original  # type: ignore[method-assign]
 
 
 @contextmanager

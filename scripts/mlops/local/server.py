@@ -53,6 +53,7 @@ from mlops.local.iam.state import service_access_key, service_key_account
 from mlops.local.mlflow_server import MlflowServer
 from mlops.local.monitoring import MonitoringRunner, MonitoringSchedules, ScheduleError
 from mlops.local.moto_fixes import (
+    change_set_outputs,
     forwarded_events_keep_resources,
     key_policy_as_text,
     model_package_group_policies,
@@ -484,8 +485,9 @@ class TwinServer:
     def _patch_moto(self) -> None:
         # SageMaker leaves absent UpdateModelPackage fields alone; moto 5.2.5 clears them.
         self._patches.enter_context(aws_update_model_package_semantics())
-        # Three moto defects and one missing API the templates' resources hit (mlops/local/moto_fixes.py).
+        # Four moto defects and one missing API the templates' resources hit (mlops/local/moto_fixes.py).
         self._patches.enter_context(key_policy_as_text())
+        self._patches.enter_context(change_set_outputs())
         self._patches.enter_context(no_partial_bucket_policy_evaluation())
         self._patches.enter_context(model_package_group_policies())
         self._patches.enter_context(regions_listed_once())
