@@ -180,3 +180,19 @@ def test_the_stage_roles_list_every_use_cases_prefix_of_the_artifact_bucket(
     policy = renderer.value(template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"])
     (listing,) = [s for s in policy["Statement"] if s.get("Sid") == "TargetRolesListProjectPrefix"]
     assert listing["Condition"]["StringLike"]["s3:prefix"] == ["breast-cancer/*", "wine/*"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--access", "--use-case", "wine"], "--access and --use-case exclude each other"),
+        (["--use-case", "wine", "-p", "BridgeCodeKey=x.zip"], "--parameter sets the shared stack's parameters"),
+    ],
+)
+def test_deploy_refuses_flags_that_cannot_apply_to_a_use_cases_stack(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # refused before any AWS call: no credentials or endpoint are needed to see it
+    code = main(["--config", str(REPO_ROOT / "mlops.yaml"), "infra", "deploy", "--account", "automation", *args])
+    assert code == 1
+    assert message in capsys.readouterr().err
