@@ -13,10 +13,12 @@ from mlops.cli import main
 from mlops.core.config import Config
 from mlops.core.errors import InfraError
 from mlops.core.use_cases import FRAMEWORKS, UseCaseNames
+from mlops.infra.render import Renderer
 from mlops.infra.templates import (
     BRIDGE_ROLE,
     active_resources,
     check_policy_quota,
+    config_parameters,
     use_case_names,
     use_case_stack_spec,
 )
@@ -159,3 +161,38 @@ def test_the_pipeline_and_endpoint_roles_pull_every_framework_a_use_case_may_cho
         repositories = {sub_text(r).rsplit(":repository/", 1)[-1] for r in as_list(statement["Resource"])}
         for framework in FRAMEWORKS:
             assert FRAMEWORK_REPOSITORIES[framework] in repositories, (role, framework)
+
+
+def test_the_stage_roles_list_every_use_cases_prefix_of_the_artifact_bucket(
+    templates: dict[str, dict[str, Any]], local_config: Config
+) -> None:
+    """The one bucket policy learns the use cases from ModelPackageGroups (a CommaDelimitedList made into a list of
+    '<use case>/*' prefixes, as CloudFormation evaluates it)."""
+    template = templates["automation"]
+    pseudo = {"AWS::AccountId": "1", "AWS::Region": "eu-west-1", "AWS::Partition": "aws", "AWS::StackName": "s"}
+    renderer = Renderer(
+        template,
+        config_parameters(local_config, "automation"),
+        pseudo=pseudo,
+        refs={"ArtifactBucket": "artifacts"},
+        attribute=lambda logical_id, name: "arn:aws:s3:::artifacts",
+    )
+    policy = renderer.value(template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"])
+    (listing,) = [s for s in policy["Statement"] if s.get("Sid") == "TargetRolesListProjectPrefix"]
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == ["breast-cancer/*", "wine/*"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--access", "--use-case", "wine"], "--access and --use-case exclude each other"),
+        (["--use-case", "wine", "-p", "BridgeCodeKey=x.zip"], "--parameter sets the shared stack's parameters"),
+    ],
+)
+def test_deploy_refuses_flags_that_cannot_apply_to_a_use_cases_stack(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # refused before any AWS call: no credentials or endpoint are needed to see it
+    code = main(["--config", str(REPO_ROOT / "mlops.yaml"), "infra", "deploy", "--account", "automation", *args])
+    assert code == 1
+    assert message in capsys.readouterr().err

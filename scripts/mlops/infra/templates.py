@@ -331,6 +331,7 @@ def attached_policy_counts(config: Config, account: AccountName) -> tuple[dict[s
                 role = _parameter_value(ref, shared_parameters, shared_template)
                 shared[role] = shared.get(role, 0) + 1
     template = load_template(TEMPLATES_DIR / USE_CASE_TEMPLATE)
+    # The most a use case attaches: with the bridge (its policy counts too); the key's value changes no count.
     outputs = {"ArtifactKeyArn": "arn:aws:kms:us-east-1:000000000000:key/0", "BridgeFunctionName": "mlops-bridge"}
     parameters = use_case_parameters(config, account, config.use_case.name, outputs)
     per_use_case: dict[str, int] = {}
