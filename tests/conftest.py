@@ -41,6 +41,8 @@ os.environ.update(
         # Most twins the tests start never run a step: start the step launcher at the first pipeline write,
         # not at `mlops local up` (mlops/local/step_launcher.py).
         "MLOPS_TWIN_WARM_STEPS": "lazy",
+        # Likewise the MLflow server (seconds of CPU to start): at the first pipeline write (mlflow_server.py).
+        "MLOPS_TWIN_MLFLOW": "lazy",
     }
 )
 atexit.register(shutil.rmtree, os.environ["MLOPS_CACHE_DIR"], True)
@@ -101,7 +103,7 @@ def repo_root() -> Path:
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
-        if name.startswith("MLOPS") and name not in ("MLOPS_CACHE_DIR", "MLOPS_TWIN_WARM_STEPS"):
+        if name.startswith("MLOPS") and name not in ("MLOPS_CACHE_DIR", "MLOPS_TWIN_WARM_STEPS", "MLOPS_TWIN_MLFLOW"):
             monkeypatch.delenv(name)
     yield
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mlops.local.errors import TwinError
-from mlops.local.mlflow_server import PID_FILE, MlflowServer, enabled_from
+from mlops.local.mlflow_server import PID_FILE, MlflowServer, enabled_from, lazy_from
 from mlops.local.paths import mlflow_url
 from mlops.local.twin import TwinState, down, environment
 
@@ -61,6 +61,8 @@ def test_the_twin_exports_its_mlflow_address(tmp_path: Path) -> None:
 def test_the_switch_refuses_what_is_not_one() -> None:
     assert enabled_from({}) is True
     assert enabled_from({"MLOPS_TWIN_MLFLOW": "off"}) is False
+    assert enabled_from({"MLOPS_TWIN_MLFLOW": "lazy"}) is True and lazy_from({"MLOPS_TWIN_MLFLOW": "lazy"})
+    assert not lazy_from({}) and not lazy_from({"MLOPS_TWIN_MLFLOW": "1"})
     with pytest.raises(TwinError, match="is not a switch; expected 1 or 0"):
         enabled_from({"MLOPS_TWIN_MLFLOW": "maybe"})
 

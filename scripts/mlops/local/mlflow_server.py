@@ -32,14 +32,20 @@ PID_FILE = "server.pid"
 
 def enabled_from(environ: Mapping[str, str]) -> bool:
     value = environ.get(ENABLE_ENV, "1").strip().lower()
-    if value in ("1", "true", "yes", "on", ""):
+    if value in ("1", "true", "yes", "on", "", "lazy"):
         return True
     if value in ("0", "false", "no", "off"):
         return False
     raise TwinError(
-        f"{ENABLE_ENV}={value!r} is not a switch; expected 1 or 0 (true/false, on/off)",
+        f"{ENABLE_ENV}={value!r} is not a switch; expected 1 or 0 (true/false, on/off), or lazy",
         hint=f"unset {ENABLE_ENV} to start the twin's MLflow server, or set it to 0 to start the twin without it",
     )
+
+
+def lazy_from(environ: Mapping[str, str]) -> bool:
+    """`MLOPS_TWIN_MLFLOW=lazy`: start the server at the twin's first pipeline write, not at `local up` (the
+    test suite's setting: most of its twins never build, and the server costs seconds of CPU to start)."""
+    return environ.get(ENABLE_ENV, "").strip().lower() == "lazy"
 
 
 def free_port() -> int:

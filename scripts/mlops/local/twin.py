@@ -148,6 +148,7 @@ def up(
         )
     if mlflow is None:
         mlflow = mlflow_server.enabled_from(os.environ)  # a bad value fails here, not in the server's log
+        mlflow_at_first_build = mlflow_at_first_build or mlflow_server.lazy_from(os.environ)
     if directory.exists():
         # A crashed (killed) twin could not stop its MLflow server, which runs in a session of its own.
         mlflow_server.stop_recorded(directory)
