@@ -84,6 +84,9 @@ class Applier:
     timeout_seconds: float
     poll_seconds: float
     sleep: Callable[[float], None] = time.sleep
+    # Polls back off from this to poll_seconds: a quick transition (a small endpoint, the twin) is seen at once,
+    # a long one costs few calls.
+    first_poll_seconds: float = 0.25
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = utc_now
     progress: Callable[[str], None] = lambda _message: None
@@ -190,6 +193,7 @@ class Applier:
     def wait_for_endpoint(self, name: str, *, expected_config: str, previous: str | None) -> dict[str, Any]:
         """Poll until InService on `expected_config`; raise on failure, rollback or timeout."""
         deadline = self.clock() + self.timeout_seconds
+        interval = min(self.first_poll_seconds, self.poll_seconds)
         last_status = None
         moved = False  # seen the endpoint leave InService since the call: an InService on `previous` is final
         while True:
@@ -227,10 +231,12 @@ class Applier:
                     hint="SageMaker continues the deployment and rolls it back on alarm by itself; follow it with "
                     f"`aws sagemaker describe-endpoint --endpoint-name {name}`, or raise wait_timeout_seconds",
                 )
-            self.sleep(min(self.poll_seconds, remaining))
+            self.sleep(min(interval, remaining))
+            interval = min(interval * 2, self.poll_seconds)
 
     def wait_for_transform(self, job_name: str) -> None:
         deadline = self.clock() + self.timeout_seconds
+        interval = min(self.first_poll_seconds, self.poll_seconds)
         while True:
             described = self.clients.sagemaker.describe_transform_job(TransformJobName=job_name)
             status = str(described["TransformJobStatus"])
@@ -249,7 +255,8 @@ class Applier:
                     f"sample transform {job_name} is still {status} after {self.timeout_seconds:.0f}s",
                     hint="it keeps running; deploy again once it completed (the plan then only writes the record)",
                 )
-            self.sleep(min(self.poll_seconds, remaining))
+            self.sleep(min(interval, remaining))
+            interval = min(interval * 2, self.poll_seconds)
 
     # ------------------------------------------------------------------------------------ recovery
 

@@ -149,7 +149,7 @@ def test_update_sends_the_deployment_config_waits_confirms_and_records(local_con
         plan, Expected(new, state.model_name, state.model["PrimaryContainer"])
     )
     assert result.record_version == 2
-    assert time.slept == [1, 1]  # polled with the configured interval, no real sleep
+    assert time.slept == [0.25, 0.5]  # polls back off towards the configured interval; no real sleep
 
 
 def _expect_update_then_rollback(stubbed: Stubbed, plan: Any) -> None:
@@ -214,7 +214,7 @@ def test_instance_type_change_puts_autoscaling_back_when_the_update_rolls_back(
 def test_wait_is_bounded(local_config: Config, stubbed: Stubbed) -> None:
     plan, state = _plan(local_config)
     stubbed.sm.add_response("update_endpoint", {"EndpointArn": ARN}, plan.actions[0].request)
-    for _ in range(121):
+    for _ in range(123):  # 0.25 s, 0.5 s, then 1 s polls until 120 s
         stubbed.sm.add_response("describe_endpoint", _endpoint("Updating", OLD), {"EndpointName": "breast-cancer"})
     time = FakeTime()
     with pytest.raises(DeploymentFailed, match=r"(?s)still Updating after 120s.*rolls it back on alarm by itself"):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import socketserver
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,17 @@ class Twin:
     server: TwinServer
     config: Config
     made: Bootstrapped
+    # One session per account: a session parses each service's model once (botocore's loader caches per
+    # session), and the tests' clients would otherwise re-read the large SageMaker model every time.
+    sessions: dict[str, boto3.Session] = field(default_factory=dict)
 
     def session(self, account: str = "automation") -> boto3.Session:
         # The account's administrator (the twin's root credentials of it), as `mlops local env --account` gives.
-        return boto3.Session(
-            aws_access_key_id=root_access_key(account), aws_secret_access_key="x", region_name=self.config.region
-        )
+        if account not in self.sessions:
+            self.sessions[account] = boto3.Session(
+                aws_access_key_id=root_access_key(account), aws_secret_access_key="x", region_name=self.config.region
+            )
+        return self.sessions[account]
 
     def client(self, service: str, account: str = "automation") -> Any:
         return self.session(account).client(service, endpoint_url=self.server.url)
@@ -42,6 +49,19 @@ class Twin:
         """What a pipeline step gets through an Azure DevOps service connection: an OIDC role session."""
         state = TwinState(self.server.url, os.getpid(), self.config.region, ACCOUNTS, "", "", time.time())
         return connection_credentials(state, self.server.state_dir, connection, entra=entra)
+
+
+def untraced_requests(patch: pytest.MonkeyPatch) -> None:
+    """The in-process twin answers requests untraced by coverage: its threads run moto (seconds of CPU per
+    module under the tracer, which --cov adds about 40 % to), and what they run of ours is measured by the
+    tests that call it directly."""
+    handle = socketserver.ThreadingMixIn.process_request_thread
+
+    def untraced(self: Any, request: Any, client_address: Any) -> None:
+        sys.settrace(None)
+        handle(self, request, client_address)
+
+    patch.setattr(socketserver.ThreadingMixIn, "process_request_thread", untraced)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +77,7 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     with urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", method="POST"), timeout=10):
         pass
     patch = pytest.MonkeyPatch()
+    untraced_requests(patch)
     patch.setenv("AWS_ENDPOINT_URL", server.url)
     patch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
     try:
