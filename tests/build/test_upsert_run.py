@@ -14,7 +14,17 @@ from moto import mock_aws
 
 from mlops.core.config import Config
 from mlops.core.errors import BuildError, PipelineExecutionFailed
-from model_build.build import RenderedBuild, branch_pipelines, cleanup, stale_branches, start, upsert, wait
+from model_build.build import (
+    RenderedBuild,
+    branch_pipelines,
+    cleanup,
+    snapshot_s3_source,
+    stale_branches,
+    start,
+    upsert,
+    wait,
+)
+from model_build.data import DatasetError, bundled_csv_bytes
 from model_build.layout import BucketLayout, pipeline_name
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -269,3 +279,44 @@ def test_stale_branch_pipelines_are_those_whose_branch_is_gone(
     assert set(pipelines) == {"feature/merged", "feature/open"}  # the main line is never a branch pipeline
     assert stale_branches(pipelines, {"main", "feature/open"}) == ["feature/merged"]
     assert stale_branches(pipelines, {"main"}) == ["feature/merged", "feature/open"]
+
+
+def _with_source(config: Config, source: str) -> Config:
+    data_spec = config.use_case.data.model_copy(update={"source": source})
+    return config.model_copy(update={"use_case": config.use_case.model_copy(update={"data": data_spec})})
+
+
+def test_an_s3_source_is_snapshotted_per_version_and_recorded(
+    aws: tuple[Any, Any, list[str]], local_config: Config
+) -> None:
+    """Issue 15: data from where users keep it. Each version of the object is copied once, server side, to a
+    content-addressed key; the record names the source, version and ETag; a wrong header fails before any job."""
+    _, s3, calls = aws
+    s3.create_bucket(Bucket="team-data")
+    s3.put_bucket_versioning(Bucket="team-data", VersioningConfiguration={"Status": "Enabled"})
+    payload = bundled_csv_bytes("breast_cancer")
+    first_version = s3.put_object(Bucket="team-data", Key="cancer/cases.csv", Body=payload)["VersionId"]
+    config = _with_source(local_config, "s3://team-data/cancer/cases.csv")
+    layout = BucketLayout(config.build.artifact_bucket, config.project.name)
+
+    uri, record = snapshot_s3_source(s3, config, layout)
+    assert uri.startswith(f"s3://{config.build.artifact_bucket}/breast-cancer/data/s3-") and uri.endswith("/")
+    assert record["source"] == "s3://team-data/cancer/cases.csv" and record["version_id"] == first_version
+    assert record["etag"] and record["size"] == len(payload)
+    key = uri.removeprefix(f"s3://{config.build.artifact_bucket}/") + "cases.csv"
+    copied = s3.get_object(Bucket=config.build.artifact_bucket, Key=key)
+    assert copied["Body"].read() == payload and copied["ServerSideEncryption"] == "aws:kms"
+
+    calls.clear()
+    assert snapshot_s3_source(s3, config, layout)[0] == uri  # the same version: the same snapshot, no copy
+    assert "CopyObject" not in calls
+    s3.put_object(Bucket="team-data", Key="cancer/cases.csv", Body=payload.replace(b"\n1", b"\n0", 1))
+    changed, changed_record = snapshot_s3_source(s3, config, layout)
+    assert changed != uri and changed_record["version_id"] != first_version  # a new version: a new input
+
+    s3.put_object(Bucket="team-data", Key="cancer/other.csv", Body=b"radius,label\n1,0\n")
+    with pytest.raises(DatasetError, match=r"s3://team-data/cancer/other.csv: missing column\(s\)"):
+        snapshot_s3_source(s3, _with_source(local_config, "s3://team-data/cancer/other.csv"), layout)
+    with pytest.raises(BuildError, match=r"could not read its data s3://team-data/cancer/absent.csv") as raised:
+        snapshot_s3_source(s3, _with_source(local_config, "s3://team-data/cancer/absent.csv"), layout)
+    assert "s3:GetObject" in str(raised.value.hint)
