@@ -31,6 +31,8 @@ from typing import Any
 
 import boto3
 
+from mlops.core.config import load_config
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 COMPUTE_STEPS = ("Preprocess", "Train", "Evaluate")
@@ -42,7 +44,7 @@ def _timed(command: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def _execution_step_seconds(twin_dir: Path, env: dict[str, str]) -> dict[str, float]:
+def _execution_step_seconds(twin_dir: Path, env: dict[str, str], pipeline: str) -> dict[str, float]:
     """Durations of the demo execution's steps, read from the twin the demo left running."""
     twin_env = json.loads(
         subprocess.run(
@@ -56,7 +58,7 @@ def _execution_step_seconds(twin_dir: Path, env: dict[str, str]) -> dict[str, fl
         region_name=twin_env["AWS_DEFAULT_REGION"],
     )
     sm = session.client("sagemaker", endpoint_url=twin_env["AWS_ENDPOINT_URL"])
-    executions = sm.list_pipeline_executions(PipelineName="breast-cancer-build")["PipelineExecutionSummaries"]
+    executions = sm.list_pipeline_executions(PipelineName=pipeline)["PipelineExecutionSummaries"]
     steps = sm.list_pipeline_execution_steps(PipelineExecutionArn=executions[0]["PipelineExecutionArn"])
     return {
         s["StepName"]: (s["EndTime"] - s["StartTime"]).total_seconds()
@@ -77,7 +79,10 @@ print(json.dumps({**environment(state, "automation"), "AWS_DEFAULT_REGION": stat
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--use-case", help="the use case to run (`make demo USE_CASE=...`); default: mlops.yaml's")
     args = parser.parse_args()
+    chosen = ["--use-case", args.use_case] if args.use_case else []
+    pipeline = f"{args.use_case or load_config(REPO_ROOT / 'mlops.yaml', environ={}).use_cases.default}-build"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLOPS_"))}
     base_env["PATH"] = f"{BIN}{os.pathsep}{base_env.get('PATH', '')}"
     totals: list[float] = []
@@ -89,12 +94,13 @@ def main() -> None:
         for run in range(args.runs):
             env = {**base_env, "MLOPS_TWIN_DIR": str(twin_dir), "MLOPS_CACHE_DIR": str(Path(tmp) / f"cache-{run}")}
             report_file = Path(tmp) / f"report-{run}.json"
-            totals.append(_timed([str(BIN / "mlops"), "demo", "--auto-approve", "--report", str(report_file)], env))
+            command = [str(BIN / "mlops"), *chosen, "demo", "--auto-approve", "--report", str(report_file)]
+            totals.append(_timed(command, env))
             report: dict[str, Any] = json.loads(report_file.read_text())
             for stage in report["stages"]:
                 stages.setdefault(stage["name"], []).append(stage["seconds"])
             step_seconds.append([step["seconds"] for step in report["pipeline_steps"] if step["process"]])
-            compute.append(sum(_execution_step_seconds(twin_dir, env).values()))
+            compute.append(sum(_execution_step_seconds(twin_dir, env, pipeline).values()))
             subprocess.run([str(BIN / "mlops"), "local", "down"], env=env, check=True, capture_output=True)
             print(f"run {run + 1}: {totals[-1]:.1f} s", file=sys.stderr)
         env = {**base_env, "AWS_DEFAULT_REGION": "us-east-1"}
@@ -108,7 +114,7 @@ def main() -> None:
     python_steps = int(statistics.median(sum(1 for s in run if s >= mlops_start / 2) for run in step_seconds))
     bash_steps = int(statistics.median(len(run) for run in step_seconds)) - python_steps
     floor = sdk_import + statistics.median(compute) + python_steps * mlops_start + bash_steps * bash_start
-    print(f"make demo (mlops demo), {args.runs} run(s), medians:")
+    print(f"make demo (mlops demo{' --use-case ' + args.use_case if args.use_case else ''}), {args.runs} run(s), medians:")
     for name, seconds in stages.items():
         print(f"  {name:<48}{statistics.median(seconds):7.2f} s")
     print(f"  {'total (wall, whole process)':<48}{median_total:7.2f} s   runs: {', '.join(f'{t:.1f}' for t in totals)}")
