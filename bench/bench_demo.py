@@ -114,7 +114,8 @@ def main() -> None:
     python_steps = int(statistics.median(sum(1 for s in run if s >= mlops_start / 2) for run in step_seconds))
     bash_steps = int(statistics.median(len(run) for run in step_seconds)) - python_steps
     floor = sdk_import + statistics.median(compute) + python_steps * mlops_start + bash_steps * bash_start
-    print(f"make demo (mlops demo{' --use-case ' + args.use_case if args.use_case else ''}), {args.runs} run(s), medians:")
+    shown = " ".join(["mlops", *chosen, "demo"])
+    print(f"make demo ({shown}), {args.runs} run(s), medians:")
     for name, seconds in stages.items():
         print(f"  {name:<48}{statistics.median(seconds):7.2f} s")
     print(f"  {'total (wall, whole process)':<48}{median_total:7.2f} s   runs: {', '.join(f'{t:.1f}' for t in totals)}")
