@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -12,6 +13,8 @@ from moto.sqs.models import SQSBackend
 
 from mlops.local import moto_fixes
 from mlops.local.moto_fixes import change_set_outputs, regions_listed_once
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_regions_are_listed_once_per_service_with_the_same_answer(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,3 +56,28 @@ def test_a_stack_created_through_a_change_set_has_its_templates_outputs() -> Non
         with change_set_outputs():
             (output,) = outputs_after_change_set("with-the-fix")
         assert output["OutputKey"] == "QueueUrl" and "/with-the-fix-Q-" in output["OutputValue"]
+
+
+def test_templates_parsed_by_libyaml_are_the_objects_moto_builds_itself() -> None:
+    """The patch is a cost, never a difference: every template parses to what moto's own loader returns."""
+    import yaml
+    from moto.cloudformation.models import ChangeSet, Stack
+    from moto.cloudformation.utils import yaml_tag_constructor
+
+    from mlops.local.moto_fixes import templates_parsed_by_libyaml
+
+    templates = sorted((REPO_ROOT / "infra" / "templates").glob("*.yaml"))
+    assert len(templates) == 4
+    yaml.add_multi_constructor("", yaml_tag_constructor)  # what moto does before each parse
+    for template in templates:
+        text = template.read_text()
+        moto_own = yaml.load(text, Loader=yaml.Loader)  # noqa: S506 - moto's loader, on our templates
+        with templates_parsed_by_libyaml():
+            assert Stack.parse_template(text) == moto_own, template.name
+            change_set = ChangeSet.__new__(ChangeSet)
+            change_set.template = text
+            change_set._parse_template()
+            assert change_set.template_dict == moto_own, template.name
+        assert Stack.parse_template.__module__ == "moto.cloudformation.models"  # restored afterwards
+    with templates_parsed_by_libyaml():
+        assert Stack.parse_template('{"Resources": {}}') == {"Resources": {}}  # JSON templates still parse

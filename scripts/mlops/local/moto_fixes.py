@@ -36,7 +36,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from moto.cloudformation.models import CloudFormationBackend
+import yaml
+from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Stack
+from moto.cloudformation.utils import yaml_tag_constructor
 from moto.core.base_backend import AccountSpecificBackend
 from moto.core.responses import ActionResult, EmptyResult
 from moto.events.models import Rule, events_backends
@@ -47,6 +49,8 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import ModelPackageGroup
 from moto.sagemaker.responses import SageMakerResponse
 from moto.utilities.arns import parse_arn
+from yaml.parser import ParserError
+from yaml.scanner import ScannerError
 
 
 @contextmanager
@@ -92,6 +96,40 @@ def change_set_outputs() -> Iterator[None]:
         yield
     finally:
         CloudFormationBackend.execute_change_set = original  # type: ignore[method-assign]
+
+
+class _CfnCLoader(yaml.CLoader):
+    """moto's template loader (yaml.Loader with its intrinsic-function tags) on libyaml's parser."""
+
+
+_CfnCLoader.add_multi_constructor("", yaml_tag_constructor)
+
+
+def _parse_template(template: str) -> dict[str, Any]:
+    try:
+        return dict(yaml.load(template, Loader=_CfnCLoader))  # noqa: S506 - moto's own loader class, on libyaml
+    except (ParserError, ScannerError):
+        return dict(json.loads(template))
+
+
+@contextmanager
+def templates_parsed_by_libyaml() -> Iterator[None]:
+    """Not a defect, a cost: moto parses each template with the pure-Python yaml.Loader several times per stack
+    (the change set, the stack, again when a change set executes), about 0.08 s per parse of automation.yaml;
+    libyaml builds the same objects (the same Constructor and Resolver classes, the same tag constructor) in an
+    eighth of that (tests/local/test_moto_fixes.py compares the two on every template)."""
+    original_stack, original_change_set = Stack.parse_template, ChangeSet._parse_template
+
+    def change_set_parse(self: Any) -> None:
+        self.template_dict = _parse_template(self.template)
+
+    Stack.parse_template = staticmethod(_parse_template)  # type: ignore[method-assign]
+    ChangeSet._parse_template = change_set_parse  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Stack.parse_template = original_stack  # type: ignore[method-assign]
+        ChangeSet._parse_template = original_change_set  # type: ignore[method-assign]
 
 
 @contextmanager

@@ -59,6 +59,7 @@ from mlops.local.moto_fixes import (
     model_package_group_policies,
     no_partial_bucket_policy_evaluation,
     regions_listed_once,
+    templates_parsed_by_libyaml,
 )
 from mlops.local.moto_registry import aws_update_model_package_semantics
 from mlops.local.oidc import TokenRejected, check_web_identity
@@ -492,6 +493,7 @@ class TwinServer:
         self._patches.enter_context(model_package_group_policies())
         self._patches.enter_context(regions_listed_once())
         self._patches.enter_context(forwarded_events_keep_resources())
+        self._patches.enter_context(templates_parsed_by_libyaml())
 
     def start(self) -> TwinServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
