@@ -118,7 +118,9 @@ def templates_parsed_by_libyaml() -> Iterator[None]:
     (the change set, the stack, again when a change set executes), about 0.08 s per parse of automation.yaml;
     libyaml builds the same objects (the same Constructor and Resolver classes, the same tag constructor) in an
     eighth of that (tests/local/test_moto_fixes.py compares the two on every template)."""
-    original_stack, original_change_set = Stack.parse_template, ChangeSet._parse_template
+    # The staticmethod object itself: `Stack.parse_template` would give the bare function, which restored as a
+    # class attribute becomes a method (and moto's `self.parse_template(template)` then fails).
+    original_stack, original_change_set = Stack.__dict__["parse_template"], ChangeSet._parse_template
 
     def change_set_parse(self: Any) -> None:
         self.template_dict = _parse_template(self.template)
