@@ -227,6 +227,25 @@ def _release_new_version(demo: Demo) -> str:
     return arn
 
 
+def _run_deploy(demo: Demo, arn: str, use_case: str, event_id: str, connections: Any, **approval: Any) -> Any:
+    """model-deploy.yml for `arn`, with the template parameters the bridge sends for that use case."""
+    version = arn.rsplit("/", 1)[-1]
+    return run_pipeline(
+        REPO_ROOT / "azure-pipelines/model-deploy.yml",
+        {
+            "useCase": use_case,
+            "modelPackageArn": arn,
+            "modelPackageGroup": use_case,
+            "modelPackageVersion": version,
+            "eventId": event_id,
+        },
+        sources_dir=REPO_ROOT,
+        service_connections=connections,
+        work_dir=demo.directory.parent / f"deploy-{use_case}-{version}",
+        **approval,
+    )
+
+
 def _deploy(demo: Demo, arn: str, approve_prod: Any, requested: list[str] | None = None) -> dict[str, str]:
     """model-deploy.yml for `arn`, with the template parameters the bridge sends: {stage: status}.
 
@@ -242,20 +261,7 @@ def _deploy(demo: Demo, arn: str, approve_prod: Any, requested: list[str] | None
             requested.append(name)
         return connections(name)
 
-    result = run_pipeline(
-        REPO_ROOT / "azure-pipelines/model-deploy.yml",
-        {
-            "useCase": GROUP,
-            "modelPackageArn": arn,
-            "modelPackageGroup": GROUP,
-            "modelPackageVersion": arn.rsplit("/", 1)[-1],
-            "eventId": "e2e",
-        },
-        approve=approve,
-        sources_dir=REPO_ROOT,
-        service_connections=recorded,
-        work_dir=demo.directory.parent / f"deploy-{arn.rsplit('/', 1)[-1]}",
-    )
+    result = _run_deploy(demo, arn, GROUP, "e2e", recorded, approve=approve)
     assert result.status.lower() != "succeeded"
     return {stage.name: stage.status for stage in result.stages}
 
@@ -391,19 +397,7 @@ def test_the_rollback_pipeline_returns_prod_to_the_previous_version_behind_the_p
     before = demo.live_config("prod", "breast-cancer")
     arn = _release_new_version(demo)
     connections = TwinServiceConnections(demo.directory)
-    deployed = run_pipeline(
-        REPO_ROOT / "azure-pipelines/model-deploy.yml",
-        {
-            "useCase": GROUP,
-            "modelPackageArn": arn,
-            "modelPackageGroup": GROUP,
-            "modelPackageVersion": arn.rsplit("/", 1)[-1],
-        },
-        auto_approve=True,
-        sources_dir=REPO_ROOT,
-        service_connections=connections,
-        work_dir=demo.directory.parent / "deploy-for-rollback",
-    )
+    deployed = _run_deploy(demo, arn, GROUP, "manual", connections, auto_approve=True)
     assert deployed.status == "succeeded", [(s.name, s.status) for s in deployed.stages]
     assert demo.live_config("prod", "breast-cancer") != before  # the new version serves prod
 
@@ -536,20 +530,7 @@ def test_a_generated_use_case_runs_the_whole_flow_beside_the_default_one(demo: D
     assert (metadata["use_case"], metadata["task"], metadata["framework"]) == (GENERATED, "regression", "sklearn")
     assert main(["--use-case", GENERATED, "registry", "approve", "--model-package-arn", arn, "--reason", "e2e"]) == 0
 
-    deployed = run_pipeline(
-        REPO_ROOT / "azure-pipelines/model-deploy.yml",
-        {
-            "useCase": GENERATED,
-            "modelPackageArn": arn,
-            "modelPackageGroup": GENERATED,
-            "modelPackageVersion": arn.rsplit("/", 1)[-1],
-            "eventId": "e2e-generated",
-        },
-        auto_approve=True,
-        sources_dir=REPO_ROOT,
-        service_connections=connections,
-        work_dir=demo.directory.parent / "generated-deploy",
-    )
+    deployed = _run_deploy(demo, arn, GENERATED, "e2e-generated", connections, auto_approve=True)
     assert deployed.status == "succeeded", [(s.name, s.status) for s in deployed.stages]
     assert f"{GENERATED}-staging" in demo.endpoints("staging") and GENERATED in demo.endpoints("prod")
     # The default use case's endpoints serve what they served: nothing was shared but the accounts.

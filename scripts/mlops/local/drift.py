@@ -32,7 +32,7 @@ import boto3
 from mlops.core.config import Config
 from mlops.local.bootstrap import APPROVAL_QUEUE
 from mlops.local.fake_ado import FakeAzureDevOps
-from mlops.local.flow import BRIDGE_FUNCTION, BUILD_PIPELINE, ORGANIZATION, DemoError, run_bridge
+from mlops.local.flow import BUILD_PIPELINE, ORGANIZATION, DemoError, bridge_environment, run_bridge
 from mlops.local.twin import TwinState, automation_session, environment, running
 
 # The features shifted (scaled up by SHIFT): tumours measured 60 % larger than any the model was trained on.
@@ -241,34 +241,11 @@ class DriftDemo:
         self, automation: boto3.Session, state: TwinState, runs: queue.Queue[Any]
     ) -> tuple[dict[str, str], FakeAzureDevOps]:
         """The bridge Lambda's environment and role as the template deploys it (as the demo's bridge stage)."""
-        from mlops.local.iam.state import service_access_key
-
-        function = automation.client("lambda").get_function_configuration(FunctionName=BRIDGE_FUNCTION)
-        variables = {k: str(v) for k, v in ((function.get("Environment") or {}).get("Variables") or {}).items()}
         token = "twin-pat-" + os.urandom(8).hex()
-        automation.client("secretsmanager").put_secret_value(
-            SecretId=variables["ADO_AUTH_SECRET_ARN"], SecretString=json.dumps({"type": "pat", "token": token})
-        )
         fake = FakeAzureDevOps(ORGANIZATION, pat=token, on_trigger=runs.put).start()
-        as_lambda = boto3.Session(
-            aws_access_key_id=service_access_key("lambda"),
-            aws_secret_access_key="twin",  # noqa: S106 - the twin accepts any secret
-            region_name=self.config.region,
+        env = bridge_environment(
+            automation, self.config, state.url, self.twin_directory, org_url=fake.org_url, token=token
         )
-        credentials = as_lambda.client("sts", endpoint_url=state.url).assume_role(
-            RoleArn=function["Role"], RoleSessionName=BRIDGE_FUNCTION
-        )["Credentials"]
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k.startswith("AWS_ENDPOINT_URL")},
-            **variables,
-            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": credentials["SessionToken"],
-            "AWS_DEFAULT_REGION": self.config.region,
-            "AWS_REGION": self.config.region,
-            "ADO_ORG_URL": fake.org_url,
-            "AZURE_DEVOPS_CACHE_DIR": str(self.twin_directory / "azure-devops-cache"),
-        }
         return env, fake
 
     def _build(self, run: Any, automation: boto3.Session) -> None:

@@ -76,6 +76,43 @@ class Stage:
     detail: str = ""
 
 
+def bridge_environment(
+    automation: boto3.Session, config: Config, twin_url: str, twin_directory: Path, *, org_url: str, token: str
+) -> dict[str, str]:
+    """The bridge Lambda's environment as the template deploys it: its function's variables, the operator's
+    Azure DevOps PAT in the template's (empty) secret (docs/setup.md), and its execution role's session."""
+    from mlops.local.iam.state import service_access_key
+
+    function = automation.client("lambda").get_function_configuration(FunctionName=BRIDGE_FUNCTION)
+    variables = {k: str(v) for k, v in ((function.get("Environment") or {}).get("Variables") or {}).items()}
+    automation.client("secretsmanager").put_secret_value(
+        SecretId=variables["ADO_AUTH_SECRET_ARN"], SecretString=json.dumps({"type": "pat", "token": token})
+    )
+    # Lambda runs the handler with its execution role's credentials: the twin assumes the role as the
+    # Lambda service principal, which is all the role's trust policy admits.
+    as_lambda = boto3.Session(
+        aws_access_key_id=service_access_key("lambda"),
+        aws_secret_access_key="twin",  # noqa: S106 - the twin accepts any secret
+        region_name=config.region,
+    )
+    credentials = as_lambda.client("sts", endpoint_url=twin_url).assume_role(
+        RoleArn=function["Role"], RoleSessionName=BRIDGE_FUNCTION
+    )["Credentials"]
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k.startswith("AWS_ENDPOINT_URL")},
+        **variables,
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        "AWS_DEFAULT_REGION": config.region,
+        "AWS_REGION": config.region,
+        # The fake Azure DevOps listens on a free loopback port, not at the template's AdoOrgUrl, and the
+        # Azure DevOps SDK's cache goes under the twin directory instead of the function's /tmp.
+        "ADO_ORG_URL": org_url,
+        "AZURE_DEVOPS_CACHE_DIR": str(twin_directory / "azure-devops-cache"),
+    }
+
+
 @dataclass
 class FlowReport:
     stages: list[Stage] = field(default_factory=list)
@@ -329,49 +366,19 @@ class Flow:
     def _bridge(self) -> str:
         """The bridge as the template deploys it: its function's environment, secret, table and role."""
         session = self.automation
-        function = session.client("lambda").get_function_configuration(FunctionName=BRIDGE_FUNCTION)
-        variables = {k: str(v) for k, v in ((function.get("Environment") or {}).get("Variables") or {}).items()}
-        # The operator writes the Azure DevOps credential into the template's (empty) secret: docs/setup.md.
-        token = self._ado_token
-        session.client("secretsmanager").put_secret_value(
-            SecretId=variables["ADO_AUTH_SECRET_ARN"], SecretString=json.dumps({"type": "pat", "token": token})
-        )
         deploy_id = self.config.azure_devops.pipelines.deploy
         fake = self._fake
         if fake is None:
             raise DemoError("the fake Azure DevOps is not up", hint="the flow starts it in its first stage")
-        # Lambda runs the handler with its execution role's credentials: the twin assumes the role as the
-        # Lambda service principal, which is all the role's trust policy admits.
-        from mlops.local.iam.state import service_access_key
-
-        as_lambda = boto3.Session(
-            aws_access_key_id=service_access_key("lambda"),
-            aws_secret_access_key="twin",  # noqa: S106 - the twin accepts any secret
-            region_name=self.config.region,
+        lambda_env = bridge_environment(
+            session, self.config, self.state.url, self.twin_directory, org_url=fake.org_url, token=self._ado_token
         )
-        role = as_lambda.client("sts", endpoint_url=self.state.url).assume_role(
-            RoleArn=function["Role"], RoleSessionName=BRIDGE_FUNCTION
-        )
-        credentials = role["Credentials"]
-        lambda_env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k.startswith("AWS_ENDPOINT_URL")},
-            **variables,
-            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": credentials["SessionToken"],
-            "AWS_DEFAULT_REGION": self.config.region,
-            "AWS_REGION": self.config.region,
-            # The fake Azure DevOps listens on a free loopback port, not at the template's AdoOrgUrl, and the
-            # Azure DevOps SDK's cache goes under the twin directory instead of the function's /tmp.
-            "ADO_ORG_URL": fake.org_url,
-            "AZURE_DEVOPS_CACHE_DIR": str(self.twin_directory / "azure-devops-cache"),
-        }
         if self.trigger == "webhook":
             # The organisation's incoming webhook service connection and the bridge's shared secret.
             hmac_secret = os.urandom(16).hex()
             fake.register_webhook(WEBHOOK_NAME, secret=hmac_secret)
             session.client("secretsmanager").put_secret_value(
-                SecretId=variables["ADO_AUTH_SECRET_ARN"],
+                SecretId=lambda_env["ADO_AUTH_SECRET_ARN"],
                 SecretString=json.dumps({"type": "webhook", "hmac_secret": hmac_secret}),
             )
             lambda_env.update({"ADO_TRIGGER": "webhook", "ADO_WEBHOOK_NAME": WEBHOOK_NAME})
