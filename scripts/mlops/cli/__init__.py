@@ -5,6 +5,11 @@ module here is one command group (`mlops bridge`, `deploy`/`test`, `infra`, `loc
 `registry`). Only this package (and the twin itself) may import the twin, `mlops.local`.
 """
 
-from mlops.cli.root import cli, main
+from mlops.core import gc_policy
+
+# Before the command's imports (boto3, pydantic, the SageMaker SDK): fewer collections over what they leave alive.
+gc_policy.tune()
+
+from mlops.cli.root import cli, main  # noqa: E402
 
 __all__ = ["cli", "main"]

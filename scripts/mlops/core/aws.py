@@ -20,8 +20,13 @@ import botocore.exceptions
 import botocore.session
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
+from mlops.core import botocore_data
 from mlops.core.config import Config
 from mlops.core.errors import AwsError, MlopsError
+
+# Every process that talks to AWS through this module (each `mlops` command, the twin) creates several sessions,
+# one per account or assumed role: they share one parse of botocore's data files (mlops/core/botocore_data.py).
+botocore_data.share()
 
 # AWS caps a session assumed from another role session (role chaining) at one hour, whatever is asked.
 CHAINED_SESSION_SECONDS = 3600

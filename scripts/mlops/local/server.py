@@ -45,6 +45,7 @@ from moto.sagemaker.exceptions import ValidationError as SageMakerValidationErro
 from moto.sagemaker.models import sagemaker_backends
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from mlops.core import botocore_data, gc_policy
 from mlops.local import step_launcher
 from mlops.local.endpoints import Hosting, InvocationError, error_body
 from mlops.local.executor import Execution, Executor, StepCache
@@ -571,6 +572,8 @@ def main(argv: list[str] | None = None) -> int:
         help="start the MLflow tracking server at the first pipeline write, not now (`mlops demo`)",
     )
     args = parser.parse_args(argv)
+    botocore_data.share()  # moto and the twin's own clients parse botocore's data files once
+    gc_policy.tune()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     twin = TwinServer(
@@ -583,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         iam_mode=args.iam,
     )
     twin.iam.start()  # before the ready file: a twin whose IAM engine cannot start does not come up
+    gc_policy.freeze_survivors()  # moto's and the SDK's modules live as long as the twin: no collection walks them
     # MLflow comes up in the background after the ready file: the twin's readiness does not wait for it.
     tracking = None if args.no_mlflow else MlflowServer(args.state_dir)
     ready = args.state_dir / SERVER_FILE
