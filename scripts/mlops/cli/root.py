@@ -82,13 +82,13 @@ def _use_running_twin(config_path: str | None) -> None:
         directory = twin_dir(find_config_file(config_path))
     except MlopsError:
         return  # the command itself reports the missing config
-    # Read from the folder without importing the twin (moto: seconds per command in a pipeline step).
+    # Read from the folder without importing the twin's server (moto: seconds per command in a pipeline step).
     tracking = mlflow_url(directory)
     if tracking:
         os.environ.setdefault("MLFLOW_TRACKING_URI", tracking)
     if os.environ.get("AWS_ENDPOINT_URL"):
         return
-    from mlops.local.twin import environment, running, stopped
+    from mlops.local.twin_state import environment, running, stopped
 
     # A twin that died still gets the calls: they fail as "the twin stopped (state lost)" (see
     # mlops.core.aws.translate_aws_failure), while commands that need no AWS call still work.

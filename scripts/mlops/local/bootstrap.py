@@ -44,6 +44,7 @@ from mlops.infra.templates import (
 )
 from mlops.local.errors import TwinError
 from mlops.local.oidc import Issuer, write_connection_roles
+from mlops.local.twin_state import root_access_key as root_access_key
 
 BRIDGE_SOURCE = Path(__file__).resolve().parents[3] / "infra" / "bridge" / "mlops_bridge"
 # The template's approval rule and its Lambda target (infra/templates/automation.yaml).
@@ -69,11 +70,6 @@ KNOWN_GAPS = (
     "model monitor: the twin keeps the monitoring schedules (moto has none) and runs their executions only "
     "when its clock is advanced (POST /_twin/monitoring/run?hours=N, `mlops demo --drift`), hourly schedules only",
 )
-
-
-def root_access_key(account: str) -> str:
-    """The twin's root credentials of one account (server.py maps them to the account's id)."""
-    return f"twin-{account}"
 
 
 def root_session(account: str, region: str) -> boto3.Session:

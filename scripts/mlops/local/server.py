@@ -67,6 +67,7 @@ from mlops.local.oidc import TokenRejected, check_web_identity
 from mlops.local.paths import SERVER_FILE
 from mlops.local.registry_events import state_change_entry
 from mlops.local.strict.gate import RequestGate
+from mlops.local.twin_state import TWIN_ACCESS_KEY as TWIN_ACCESS_KEY
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,6 @@ EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = (
 )
 
 MOTO_DEFAULT_ACCOUNT = "123456789012"
-TWIN_ACCESS_KEY = "twin-automation"  # unknown to moto's IAM: requests with it act as the automation account
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([a-z0-9-]+)/")
 _INVOCATION = re.compile(r"^/endpoints/([^/]+)/invocations$")
 _PIPELINE_WRITES = frozenset(

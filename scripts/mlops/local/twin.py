@@ -18,87 +18,31 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import boto3
 
 from mlops.core.config import Config
 from mlops.local import mlflow_server
-from mlops.local.bootstrap import bootstrap, root_access_key
+from mlops.local.bootstrap import bootstrap
 from mlops.local.errors import TwinError
 from mlops.local.paths import twin_dir as twin_dir  # re-exported: callers import it from here
-from mlops.local.server import TWIN_ACCESS_KEY
 from mlops.local.strict.gate import strict_requests_from
 
-STATE_FILE = "twin.json"
-TWIN_SECRET = "twin"  # noqa: S105 - the twin accepts any secret; this one is public by design
-
-
-@dataclass(frozen=True)
-class TwinState:
-    url: str
-    pid: int
-    region: str
-    accounts: dict[str, str]
-    approval_queue_url: str
-    bridge_dlq_url: str
-    started: float
-    mlflow_url: str = ""  # the twin's MLflow tracking server ("" when started without one)
-
-
-def read_state(directory: Path) -> TwinState | None:
-    path = directory / STATE_FILE
-    if not path.exists():
-        return None
-    return TwinState(**json.loads(path.read_text()))
-
-
-def _alive(pid: int) -> bool:
-    """Whether the process runs. A server this process started (`mlops demo`, the tests) stays a zombie once it
-    exits until it is reaped: reap it here, or `down` would wait out its whole timeout for a dead process."""
-    with contextlib.suppress(ChildProcessError):
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def healthy(url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_twin/health", timeout=timeout) as response:  # noqa: S310 - loopback
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-def requests_mode(url: str) -> str:
-    """How the running twin treats AWS requests: `strict` (validated against botocore's model) or `lenient`."""
-    with urllib.request.urlopen(f"{url}/_twin/health", timeout=2.0) as response:  # noqa: S310 - loopback
-        return str(json.loads(response.read()).get("requests", "unknown"))
-
-
-def running(directory: Path) -> TwinState | None:
-    state = read_state(directory)
-    if state is None or not _alive(state.pid) or not healthy(state.url):
-        return None
-    return state
-
-
-def stopped(directory: Path) -> TwinState | None:
-    """The state of a twin that was started here and is gone now (killed, crashed, machine restarted)."""
-    state = read_state(directory)
-    if state is None or (_alive(state.pid) and healthy(state.url)):
-        return None
-    return state
+# Re-exported: the state and the environment live in twin_state (importable without the server).
+from mlops.local.twin_state import STATE_FILE as STATE_FILE
+from mlops.local.twin_state import TWIN_ACCESS_KEY as TWIN_ACCESS_KEY
+from mlops.local.twin_state import TWIN_SECRET as TWIN_SECRET
+from mlops.local.twin_state import TwinState as TwinState
+from mlops.local.twin_state import _alive
+from mlops.local.twin_state import environment as environment
+from mlops.local.twin_state import healthy as healthy
+from mlops.local.twin_state import read_state as read_state
+from mlops.local.twin_state import requests_mode as requests_mode
+from mlops.local.twin_state import running as running
+from mlops.local.twin_state import stopped as stopped
 
 
 def automation_session(url: str, region: str) -> boto3.Session:
@@ -236,23 +180,3 @@ def down(directory: Path, timeout: float = 10.0) -> bool:
     if directory.exists():
         shutil.rmtree(directory)
     return was_running
-
-
-def environment(state: TwinState, account: str) -> dict[str, str]:
-    """The variables that make the AWS CLI, boto3 or a notebook talk to the twin as `account`."""
-    if account not in state.accounts:
-        raise TwinError(f"unknown account {account!r}; expected one of {sorted(state.accounts)}")
-    env = {
-        "AWS_ENDPOINT_URL": state.url,
-        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": state.url,
-        "AWS_DEFAULT_REGION": state.region,
-        "AWS_REGION": state.region,
-        "MLOPS_PROFILE": "local",
-    }
-    if state.mlflow_url:
-        env["MLFLOW_TRACKING_URI"] = state.mlflow_url
-    if account == "automation":
-        return {**env, "AWS_ACCESS_KEY_ID": TWIN_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": TWIN_SECRET}
-    # The account's administrator (the twin's root credentials of it): the templates' roles trust only the
-    # Azure DevOps service connections (mlops/local/pipeline_credentials.py) and their own services.
-    return {**env, "AWS_ACCESS_KEY_ID": root_access_key(account), "AWS_SECRET_ACCESS_KEY": TWIN_SECRET}
