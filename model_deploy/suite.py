@@ -79,6 +79,9 @@ def run_suite(context: SuiteContext, junit_path: Path, *, suite_name: str, quiet
             str(SUITE_FILE.parent.parent),
             "-p",
             "no:cacheprovider",
+            # Only the suite's own plugin: the environment's pytest plugins (coverage, xdist, anyio, ...) would
+            # cost about 0.5 s of imports per run and could change how the suite runs.
+            "--disable-plugin-autoload",
             "--junitxml",
             str(junit_path),
             # record_property writes <properties> per test case, which xunit1 keeps and xunit2 drops.

@@ -206,11 +206,14 @@ def endpoint_test_command(
     ctx: click.Context, stage: str, junit: Path, package_arn: str | None, test_data: str | None
 ) -> None:
     """Run the endpoint test suite (contract, quality, latency); in staging, record the pass prod requires."""
+    from mlops.core import gc_policy
     from model_deploy.deploy import Runtime
     from model_deploy.endpoint_tests import run_endpoint_tests
 
     config = _config(ctx)
     automation, stage_clients = _clients(config, stage)
+    # The suite runs in pytest, which forces full collections: not over the SDKs this process imported.
+    gc_policy.freeze_survivors(collect=False)
     outcome = run_endpoint_tests(
         config,
         stage,

@@ -12,7 +12,8 @@ and a young collection after 200,000 net allocations still bounds it.
 
 `freeze_survivors()` is for long-lived processes (the twin's server, the test workers): after start-up it moves
 what is alive to the collector's permanent generation (`gc.freeze()`), so later full collections walk only
-what was made since.
+what was made since. `mlops test` does the same before its in-process pytest run, whose start and end each
+force a full collection (pytest's unraisable-exception plugin).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def tune() -> None:
     gc.set_threshold(*THRESHOLDS)
 
 
-def freeze_survivors() -> None:
-    """Collect what is garbage now, then exempt everything still alive from later collections."""
-    gc.collect()
+def freeze_survivors(*, collect: bool = True) -> None:
+    """Collect what is garbage now (unless `collect` is False: a short-lived process keeps it until it exits),
+    then exempt everything still alive from later collections."""
+    if collect:
+        gc.collect()
     gc.freeze()
