@@ -56,10 +56,11 @@ demo: install
 
 # Fast gates first (seconds), then the suite with coverage (Cobertura XML and JUnit for Azure DevOps),
 # on every core: pytest-xdist workers are separate processes (own moto state, temp dirs, ports, render
-# cache); --dist loadfile keeps a module's tests, and its shared twin, on one worker.
+# cache); --dist loadfile keeps a module's tests, and its shared twin, on one worker, and --no-loadscope-reorder
+# hands the modules out in collection order (tests/conftest.py puts the longest first) instead of by test count.
 TEST_WORKERS ?= auto
 test: check
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(addprefix --cov=,$(PACKAGES)) --cov-report=term:skip-covered \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(addprefix --cov=,$(PACKAGES)) --cov-report=term:skip-covered \
 		--cov-report=xml:coverage.xml --cov-fail-under=$(COVERAGE_FLOOR) --junitxml=test-results.xml
 
 check: install

@@ -152,7 +152,8 @@ def twin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_environ: N
 
 
 # The modules that run the twin end to end take most of the suite's time: start them first, so that
-# pytest-xdist's workers (which take whole files, in collection order) finish together.
+# pytest-xdist's workers (which take whole files, in collection order with the Makefile's --no-loadscope-reorder;
+# by default they would take the files with most tests first) finish together.
 _LONGEST_FIRST = ("tests/e2e/", "tests/local/")
 
 
