@@ -1,6 +1,6 @@
 """Start, stop and describe the twin's background server; the environment that points at it.
 
-The server runs as one background process (`python -m mlops.local.server`) whose state lives under
+The server runs as one background process (`python -m mlops.local.serve`) whose state lives under
 one directory (default `.mlops/twin` beside mlops.yaml; `MLOPS_TWIN_DIR` overrides). `down` stops it
 and removes the directory. What the twin keeps: its AWS state (moto) lives in that process's memory only,
 so when the process dies the state is lost; `up` then starts an empty twin and says so. A server whose
@@ -104,7 +104,7 @@ def up(
         "prod": config.accounts.prod.id,
     }
     command = [
-        sys.executable, "-m", "mlops.local.server",
+        sys.executable, "-m", "mlops.local.serve",
         "--state-dir", str(directory), "--region", config.region,
         "--accounts", json.dumps(accounts), "--time-scale", str(time_scale),
     ]  # fmt: skip
