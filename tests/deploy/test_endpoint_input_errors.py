@@ -153,3 +153,36 @@ def test_input_fn_refuses_deep_nesting_as_a_payload_error(model_dir: Path, depth
     model = handlers.model_fn(str(model_dir))
     with pytest.raises(handlers.PayloadError, match="expected"):
         handlers.input_fn("[" * depth + "]" * depth, "application/json", model)
+
+
+def _package(data_url: str | None) -> dict[str, Any]:
+    container: dict[str, Any] = {"Image": "xgboost", "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}}
+    if data_url:
+        container["ModelDataUrl"] = data_url
+    return {"InferenceSpecification": {"Containers": [container]}}
+
+
+def test_an_approved_package_is_loaded_ahead_of_its_endpoint_and_the_endpoint_reuses_it(
+    hosting: tuple[Hosting, Any],
+) -> None:
+    host, _ = hosting
+    thread = host.preload(_package(ARTIFACT))
+    assert thread is not None
+    thread.join(timeout=60)
+    loaded = host._models[ARTIFACT]
+    assert host.load(ARTIFACT, {"SAGEMAKER_PROGRAM": "inference.py"}) is loaded  # the endpoint's load: no new load
+    assert host.preload(_package(None)) is None  # nothing to load
+
+
+def test_a_failed_preload_is_logged_and_the_endpoints_own_load_still_raises(
+    hosting: tuple[Hosting, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    host, _ = hosting
+    missing = "s3://models/breast-cancer/absent.tar.gz"
+    thread = host.preload(_package(missing))
+    assert thread is not None
+    thread.join(timeout=60)
+    assert missing not in host._models
+    assert "preloading the approved model s3://models/breast-cancer/absent.tar.gz failed" in caplog.text
+    with pytest.raises(Exception, match="NoSuchKey|does not exist"):
+        host.load(missing, {})

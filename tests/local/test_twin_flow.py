@@ -7,6 +7,7 @@ import io
 import json
 import tarfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,12 @@ def test_approval_emits_exactly_one_aws_shaped_event(twin: Twin, first_run: dict
     # Approving kept what the build wrote (SageMaker leaves fields the update does not name alone).
     assert detail["CustomerMetadataProperties"]["git_commit"] == COMMIT
     assert detail["ApprovalDescription"] == "ok"
+    # The twin loads the approved model ahead of its endpoint (a deployment follows an approval).
+    model_data = detail["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    deadline = time.monotonic() + 60
+    while model_data not in twin.server.hosting._models and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert model_data in twin.server.hosting._models
     # The same status again is no change: no event.
     sm.update_model_package(ModelPackageArn=first_run["package_arn"], ModelApprovalStatus="Approved")
     assert _drain(twin) == []

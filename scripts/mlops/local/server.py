@@ -369,6 +369,8 @@ class Shim:
             # SageMaker's event goes to the registry account's default bus, whoever approved.
             registry_account = arn.split(":")[4]
             events_backends[registry_account][region].put_events([state_change_entry(package)])
+            if after_status == "Approved":
+                self.twin.hosting.preload(package)
         return [body]
 
 
