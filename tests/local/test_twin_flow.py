@@ -76,6 +76,15 @@ def test_execution_trains_the_real_model_and_registers_it(twin: Twin, first_run:
     assert report["binary_classification_metrics"]["auc"]["value"] > 0.95
     model_uri = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
     assert "/train/model/" in model_uri and model_uri.endswith("/output/model.tar.gz")
+    # The twin loads a registered package's model ahead of its endpoint (approval and deployment follow).
+    assert _loaded_soon(twin, model_uri)
+
+
+def _loaded_soon(twin: Twin, model_data: str) -> bool:
+    deadline = time.monotonic() + 60
+    while model_data not in twin.server.hosting._models and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return model_data in twin.server.hosting._models
 
 
 def test_unchanged_rerun_reuses_cached_steps(twin: Twin, rendered: RenderedBuild, first_run: dict[str, Any]) -> None:
@@ -112,6 +121,9 @@ def test_threshold_above_the_model_fails_with_the_metric_and_registers_nothing(
 def test_approval_emits_exactly_one_aws_shaped_event(twin: Twin, first_run: dict[str, Any]) -> None:
     sm = twin.client("sagemaker")
     _drain(twin)
+    registered = sm.describe_model_package(ModelPackageName=first_run["package_arn"])
+    assert _loaded_soon(twin, registered["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
+    twin.server.hosting._models.clear()  # forget the load at registration: the approval must load it again
     sm.update_model_package(
         ModelPackageArn=first_run["package_arn"], ModelApprovalStatus="Approved", ApprovalDescription="ok"
     )
@@ -133,12 +145,9 @@ def test_approval_emits_exactly_one_aws_shaped_event(twin: Twin, first_run: dict
     # Approving kept what the build wrote (SageMaker leaves fields the update does not name alone).
     assert detail["CustomerMetadataProperties"]["git_commit"] == COMMIT
     assert detail["ApprovalDescription"] == "ok"
-    # The twin loads the approved model ahead of its endpoint (a deployment follows an approval).
+    # The approval loads the model too (a package may have been registered unloaded, or its load forgotten).
     model_data = detail["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
-    deadline = time.monotonic() + 60
-    while model_data not in twin.server.hosting._models and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert model_data in twin.server.hosting._models
+    assert _loaded_soon(twin, model_data)
     # The same status again is no change: no event.
     sm.update_model_package(ModelPackageArn=first_run["package_arn"], ModelApprovalStatus="Approved")
     assert _drain(twin) == []

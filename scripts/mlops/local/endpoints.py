@@ -161,9 +161,10 @@ class Hosting:
             return loaded
 
     def preload(self, package: dict[str, Any]) -> threading.Thread | None:
-        """Load an approved package's model in the background: its deployment follows (the bridge, then the
-        deploy pipeline), and loading imports the framework (about 0.9 s for XGBoost) that the endpoint's
-        creation would otherwise wait for. A failure is only logged: the endpoint's own load raises it again."""
+        """Load a registered or approved package's model in the background: its deployment follows (the approval,
+        the bridge, then the deploy pipeline), and loading imports the framework (about 0.9 s for XGBoost) that the
+        endpoint's creation would otherwise wait for, in a twin busy with those steps' requests. A failure is only
+        logged: the endpoint's own load raises it again."""
         containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
         data_url = containers[0].get("ModelDataUrl") if containers else None
         if not data_url:

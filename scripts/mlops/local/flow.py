@@ -13,6 +13,7 @@ so its endpoints can be invoked (`eval "$(mlops local env --account prod)"`); `m
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import queue
@@ -180,6 +181,7 @@ class Flow:
         self._state: TwinState | None = None
         self._automation: boto3.Session | None = None
         self._fake: FakeAzureDevOps | None = None
+        self._bridge_env: concurrent.futures.Future[dict[str, str]] | None = None
         self._twin_done = threading.Event()
         self._twin_failure: BaseException | None = None
         self._ado_token = "twin-pat-" + os.urandom(8).hex()
@@ -308,8 +310,14 @@ class Flow:
     def _build(self) -> str:
         from mlops.pipelines.runner import run_pipeline
 
-        if self._fake is None or self._fake.project is None:
+        fake = self._fake
+        if fake is None or fake.project is None:
             raise DemoError("the fake Azure DevOps project is not set up", hint="the flow sets it up first")
+        # The bridge Lambda's environment needs only the twin and the organisation: prepared beside the build (about
+        # 1 s of calls into a twin that is busy right after an approval), not between the approval and the bridge.
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-env")
+        self._bridge_env = pool.submit(self._prepare_bridge_environment, fake.org_url)
+        pool.shutdown(wait=False)
         result = run_pipeline(
             self.repo_root / BUILD_PIPELINE,
             {"runChecks": "false", "waitTimeoutSeconds": "600", "useCase": self.config.use_case.name},
@@ -319,7 +327,7 @@ class Flow:
                 "Build.Reason": "Manual",
             },
             # The build, too, may use only what `mlops ado apply` authorised it for (aws-build, no environment).
-            project=FakeProjectChecks(self._fake.project, BUILD_PIPELINE),
+            project=FakeProjectChecks(fake.project, BUILD_PIPELINE),
             **self._runner_kwargs(),
         )
         self.report.add_steps(result)
@@ -335,6 +343,12 @@ class Flow:
         self.report.model_package_arn = packages[0]["ModelPackageArn"]
         self.report.metrics = self._metrics(sm, self.report.model_package_arn)
         return f"{self.report.model_package_arn} " + " ".join(f"{k}={v:.4f}" for k, v in self.report.metrics.items())
+
+    def _prepare_bridge_environment(self, org_url: str) -> dict[str, str]:
+        self._wait_for_twin()
+        return bridge_environment(
+            self.automation, self.config, self.state.url, self.twin_directory, org_url=org_url, token=self._ado_token
+        )
 
     def _metrics(self, sm: Any, arn: str) -> dict[str, float]:
         package = sm.describe_model_package(ModelPackageName=arn)
@@ -370,8 +384,11 @@ class Flow:
         fake = self._fake
         if fake is None:
             raise DemoError("the fake Azure DevOps is not up", hint="the flow starts it in its first stage")
-        lambda_env = bridge_environment(
-            session, self.config, self.state.url, self.twin_directory, org_url=fake.org_url, token=self._ado_token
+        # Prepared beside the build (_build); its failure (the twin's, a refused call) is raised here.
+        lambda_env = (
+            dict(self._bridge_env.result())
+            if self._bridge_env is not None
+            else self._prepare_bridge_environment(fake.org_url)
         )
         if self.trigger == "webhook":
             # The organisation's incoming webhook service connection and the bridge's shared secret.

@@ -9,6 +9,7 @@ The shim:
   - serves InvokeEndpoint (`POST /endpoints/<name>/invocations`) and UpdateEndpoint (blue/green);
   - emits `SageMaker Model Package State Change` on the automation account's default bus when
     UpdateModelPackage changes a package's approval status;
+  - loads a registered (CreateModelPackage) or approved package's model in the background, ahead of its endpoint;
   - keeps Model Monitor's schedules (Create/Describe/Update/Delete/ListMonitoringSchedule(s),
     ListMonitoringExecutions) and runs their executions when `POST /_twin/monitoring/run?hours=N`
     advances the twin's clock (mlops/local/monitoring.py); endpoints write data capture files.
@@ -153,6 +154,8 @@ class Shim:
                 return self._respond(start_response, error.status, body, "application/x-amz-json-1.1")
         if target == "SageMaker.UpdateModelPackage":
             return self._update_model_package(environ, start_response, account, region)
+        if target == "SageMaker.CreateModelPackage":
+            return self._create_model_package(environ, start_response, account, region)
         return self.moto(environ, start_response)  # type: ignore[no-any-return]
 
     def _check_web_identity(self, environ: dict[str, Any]) -> tuple[int, bytes, str] | None:
@@ -345,6 +348,27 @@ class Shim:
         return _json(200, {"EndpointArn": endpoint.arn})
 
     # --------------------------------------------------------------------------- registry
+
+    def _create_model_package(
+        self, environ: dict[str, Any], start_response: StartResponse, account: str, region: str
+    ) -> Iterable[bytes]:
+        """moto registers the package; the twin then loads its model in the background, as it does at an approval:
+        a registered package is what gets approved and deployed next, and the load's framework import (about
+        0.9 s) would otherwise land on a twin busy with the bridge and the deployment."""
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"] = status
+            return start_response(status, headers, exc_info)
+
+        body = b"".join(self.moto(environ, capture))
+        if str(captured.get("status", "")).startswith("200"):
+            arn = json.loads(body or b"{}").get("ModelPackageArn", "")
+            with contextlib.suppress(SageMakerValidationError):  # a package without a version: nothing to load
+                package = sagemaker_backends[account][region].describe_model_package(arn).gen_response_object()
+                if package.get("ModelApprovalStatus") != "Rejected":
+                    self.twin.hosting.preload(package)
+        return [body]
 
     def _update_model_package(
         self, environ: dict[str, Any], start_response: StartResponse, account: str, region: str
