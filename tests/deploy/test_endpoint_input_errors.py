@@ -183,6 +183,6 @@ def test_a_failed_preload_is_logged_and_the_endpoints_own_load_still_raises(
     assert thread is not None
     thread.join(timeout=60)
     assert missing not in host._models
-    assert "preloading the approved model s3://models/breast-cancer/absent.tar.gz failed" in caplog.text
+    assert "preloading the model s3://models/breast-cancer/absent.tar.gz failed" in caplog.text
     with pytest.raises(Exception, match="NoSuchKey|does not exist"):
         host.load(missing, {})

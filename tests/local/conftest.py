@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +30,12 @@ class Twin:
     server: TwinServer
     config: Config
     made: Bootstrapped
-    # One session per account: a session parses each service's model once (botocore's loader caches per
-    # session), and the tests' clients would otherwise re-read the large SageMaker model every time.
-    sessions: dict[str, boto3.Session] = field(default_factory=dict)
 
     def session(self, account: str = "automation") -> boto3.Session:
         # The account's administrator (the twin's root credentials of it), as `mlops local env --account` gives.
-        if account not in self.sessions:
-            self.sessions[account] = boto3.Session(
-                aws_access_key_id=root_access_key(account), aws_secret_access_key="x", region_name=self.config.region
-            )
-        return self.sessions[account]
+        return boto3.Session(
+            aws_access_key_id=root_access_key(account), aws_secret_access_key="x", region_name=self.config.region
+        )
 
     def client(self, service: str, account: str = "automation") -> Any:
         return self.session(account).client(service, endpoint_url=self.server.url)

@@ -106,18 +106,18 @@ def test_a_twin_whose_provisioning_fails_does_not_stay_behind(
 
 
 def test_a_server_this_process_started_and_that_exited_is_not_alive() -> None:
-    """`down` polls `_alive`: a child that exited is a zombie until reaped, and must count as stopped (the e2e
+    """`down` polls `alive`: a child that exited is a zombie until reaped, and must count as stopped (the e2e
     teardown used to wait out down()'s whole 10 s timeout for it)."""
     import subprocess
     import sys
     import time
 
-    from mlops.local.twin import _alive
+    from mlops.local.twin import alive
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.monotonic() + 10
     while Path(f"/proc/{child.pid}/stat").read_text().split()[2] != "Z":  # exited, not yet reaped
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    assert not _alive(child.pid)
-    assert _alive(os.getpid())
+    assert not alive(child.pid)
+    assert alive(os.getpid())

@@ -86,7 +86,7 @@ def _describe_stack(cfn: Any, name: str) -> dict[str, Any] | None:
 def stack_outputs(cfn: Any, name: str) -> dict[str, str]:
     """The outputs of an existing stack; a missing stack is an error saying what to deploy first."""
     stack = _describe_stack(cfn, name)
-    if stack is None or stack["StackStatus"] == "DELETE_COMPLETE" or stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+    if stack is None or stack["StackStatus"] in ("DELETE_COMPLETE", "REVIEW_IN_PROGRESS"):
         raise InfraError(
             f"stack {name} does not exist: the use cases' stacks name its roles and outputs",
             hint=f"deploy it first: `mlops infra deploy --account {name.removeprefix('mlops-')}`",

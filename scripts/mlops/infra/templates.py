@@ -295,13 +295,10 @@ def use_case_parameters(
 
 
 def use_case_stack_spec(
-    config: Config,
-    account: AccountName,
-    use_case: str,
-    shared_outputs: Mapping[str, str],
-    overrides: Mapping[str, str] | None = None,
+    config: Config, account: AccountName, use_case: str, shared_outputs: Mapping[str, str]
 ) -> StackSpec:
-    """The stack of one use case in one account (use-case.yaml); `shared_outputs`: the account's shared stack's."""
+    """The stack of one use case in one account (use-case.yaml); `shared_outputs`: the account's shared stack's.
+    Its parameters all come from mlops.yaml (`mlops infra deploy` refuses --parameter with --use-case)."""
     known = use_case_names(config)
     if use_case not in known:
         raise InfraError(
@@ -309,7 +306,7 @@ def use_case_stack_spec(
             hint="use cases are the folders of model_build/use_cases (`mlops new use-case NAME` adds one)",
         )
     path = TEMPLATES_DIR / USE_CASE_TEMPLATE
-    parameters = _checked(path, use_case_parameters(config, account, use_case, shared_outputs), overrides)
+    parameters = _checked(path, use_case_parameters(config, account, use_case, shared_outputs), None)
     account_id: str = getattr(config.accounts, account).id
     return StackSpec(account, account_id, use_case_stack_name(use_case, account), path, parameters)
 

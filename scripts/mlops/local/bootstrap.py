@@ -31,7 +31,7 @@ import botocore.exceptions
 from mlops.core.aws import error_message
 from mlops.core.config import Config
 from mlops.core.identities import identities, role_arn
-from mlops.infra.deploy import DeployResult, deploy_stack
+from mlops.infra.deploy import DeployResult, deploy_stack, stack_outputs
 from mlops.infra.moto_gaps import supplement
 from mlops.infra.templates import (
     ACCOUNTS,
@@ -204,13 +204,14 @@ def bootstrap(
         )
         # Then each use case's stack, on the shared stack's roles and outputs (as `mlops infra deploy` does).
         use_cases_started = time.perf_counter()
-        outputs = _outputs(session, spec.stack_name)
-        for name in use_case_names(config):
+        outputs = stack_outputs(session.client("cloudformation"), spec.stack_name)
+        names = use_case_names(config)
+        for name in names:
             use_case = use_case_stack_spec(config, account, name, outputs)
             _deploy(session, use_case, account, directory)
             gaps += supplement(session, use_case, progress=lambda _m: None).gaps
         progress(
-            f"{account}: {len(use_case_names(config))} use case stack(s) from use-case.yaml "
+            f"{account}: {len(names)} use case stack(s) from use-case.yaml "
             f"in {time.perf_counter() - use_cases_started:.2f}s"
         )
     # Each service connection and the role it is configured with (mlops/core/identities.py); under "both"
@@ -257,11 +258,6 @@ def _deploy(session: boto3.Session, spec: StackSpec, account: str, directory: Pa
             f"the twin could not deploy {spec.template_path.name} into the {account} account: {exc}",
             hint=f"see {directory}/server.log; `mlops infra lint` checks the template",
         ) from exc
-
-
-def _outputs(session: boto3.Session, stack: str) -> dict[str, str]:
-    described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in described.get("Outputs") or []}
 
 
 def _physical_ids(session: boto3.Session, stack: str) -> dict[str, Any]:

@@ -175,9 +175,9 @@ class Hosting:
             try:
                 self.load(str(data_url), environment)
             except Exception:  # the deployment's load reports it to the caller
-                log.warning("preloading the approved model %s failed", data_url, exc_info=True)
+                log.warning("preloading the model %s failed", data_url, exc_info=True)
 
-        thread = threading.Thread(target=load, name="preload-approved-model", daemon=True)
+        thread = threading.Thread(target=load, name="preload-model", daemon=True)
         thread.start()
         return thread
 

@@ -384,12 +384,10 @@ class Flow:
         fake = self._fake
         if fake is None:
             raise DemoError("the fake Azure DevOps is not up", hint="the flow starts it in its first stage")
+        if self._bridge_env is None:
+            raise DemoError("the bridge Lambda's environment was not prepared", hint="the build stage prepares it")
         # Prepared beside the build (_build); its failure (the twin's, a refused call) is raised here.
-        lambda_env = (
-            dict(self._bridge_env.result())
-            if self._bridge_env is not None
-            else self._prepare_bridge_environment(fake.org_url)
-        )
+        lambda_env = dict(self._bridge_env.result())
         if self.trigger == "webhook":
             # The organisation's incoming webhook service connection and the bridge's shared secret.
             hmac_secret = os.urandom(16).hex()

@@ -155,7 +155,7 @@ class Shim:
         if target == "SageMaker.UpdateModelPackage":
             return self._update_model_package(environ, start_response, account, region)
         if target == "SageMaker.CreateModelPackage":
-            return self._create_model_package(environ, start_response, account, region)
+            return self._create_model_package(environ, start_response)
         return self.moto(environ, start_response)  # type: ignore[no-any-return]
 
     def _check_web_identity(self, environ: dict[str, Any]) -> tuple[int, bytes, str] | None:
@@ -349,25 +349,25 @@ class Shim:
 
     # --------------------------------------------------------------------------- registry
 
-    def _create_model_package(
-        self, environ: dict[str, Any], start_response: StartResponse, account: str, region: str
-    ) -> Iterable[bytes]:
-        """moto registers the package; the twin then loads its model in the background, as it does at an approval:
-        a registered package is what gets approved and deployed next, and the load's framework import (about
-        0.9 s) would otherwise land on a twin busy with the bridge and the deployment."""
-        captured: dict[str, Any] = {}
+    def _moto_answer(self, environ: dict[str, Any], start_response: StartResponse) -> tuple[bool, bytes]:
+        """moto's answer to the request, passed on as it is; and whether it succeeded."""
+        captured: dict[str, str] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             captured["status"] = status
             return start_response(status, headers, exc_info)
 
         body = b"".join(self.moto(environ, capture))
-        if str(captured.get("status", "")).startswith("200"):
-            arn = json.loads(body or b"{}").get("ModelPackageArn", "")
-            with contextlib.suppress(SageMakerValidationError):  # a package without a version: nothing to load
-                package = sagemaker_backends[account][region].describe_model_package(arn).gen_response_object()
-                if package.get("ModelApprovalStatus") != "Rejected":
-                    self.twin.hosting.preload(package)
+        return captured.get("status", "").startswith("200"), body
+
+    def _create_model_package(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """moto registers the package; the twin then loads its model in the background, as it does at an approval:
+        a registered package is what gets approved and deployed next, and the load's framework import (about
+        0.9 s) would otherwise land on a twin busy with the bridge and the deployment."""
+        request = json.loads(self._body(environ) or b"{}")  # before moto reads the body
+        succeeded, body = self._moto_answer(environ, start_response)
+        if succeeded and request.get("ModelApprovalStatus") != "Rejected":
+            self.twin.hosting.preload(request)  # the request names the model: InferenceSpecification
         return [body]
 
     def _update_model_package(
@@ -380,15 +380,9 @@ class Shim:
             before = backend.describe_model_package(arn).model_approval_status
         except SageMakerValidationError:  # unknown package: moto answers the request with its own error
             before = None
-        captured: dict[str, Any] = {}
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured["status"] = status
-            return start_response(status, headers, exc_info)
-
-        body = b"".join(self.moto(environ, capture))
+        succeeded, body = self._moto_answer(environ, start_response)
         after_status = request.get("ModelApprovalStatus")
-        if str(captured.get("status", "")).startswith("200") and after_status and after_status != before:
+        if succeeded and after_status and after_status != before:
             package = backend.describe_model_package(arn).gen_response_object()
             # SageMaker's event goes to the registry account's default bus, whoever approved.
             registry_account = arn.split(":")[4]

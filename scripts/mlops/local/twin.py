@@ -36,7 +36,7 @@ from mlops.local.twin_state import STATE_FILE as STATE_FILE
 from mlops.local.twin_state import TWIN_ACCESS_KEY as TWIN_ACCESS_KEY
 from mlops.local.twin_state import TWIN_SECRET as TWIN_SECRET
 from mlops.local.twin_state import TwinState as TwinState
-from mlops.local.twin_state import _alive
+from mlops.local.twin_state import alive
 from mlops.local.twin_state import environment as environment
 from mlops.local.twin_state import healthy as healthy
 from mlops.local.twin_state import read_state as read_state
@@ -167,13 +167,13 @@ def up(
 def down(directory: Path, timeout: float = 10.0) -> bool:
     """Stop the twin and remove its directory. Returns whether a server was running."""
     state = read_state(directory)
-    was_running = state is not None and _alive(state.pid)
+    was_running = state is not None and alive(state.pid)
     if state is not None and was_running:
         os.killpg(state.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(state.pid) and time.monotonic() < deadline:
+        while alive(state.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(state.pid):
+        if alive(state.pid):
             os.killpg(state.pid, signal.SIGKILL)
     # The twin stops its MLflow server as it exits; one it could not stop (killed) is stopped here.
     mlflow_server.stop_recorded(directory)

@@ -45,7 +45,7 @@ def read_state(directory: Path) -> TwinState | None:
     return TwinState(**json.loads(path.read_text()))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """Whether the process runs. A server this process started (`mlops demo`, the tests) stays a zombie once it
     exits until it is reaped: reap it here, or `down` would wait out its whole timeout for a dead process."""
     with contextlib.suppress(ChildProcessError):
@@ -77,7 +77,7 @@ def requests_mode(url: str) -> str:
 
 def running(directory: Path) -> TwinState | None:
     state = read_state(directory)
-    if state is None or not _alive(state.pid) or not healthy(state.url):
+    if state is None or not alive(state.pid) or not healthy(state.url):
         return None
     return state
 
@@ -85,7 +85,7 @@ def running(directory: Path) -> TwinState | None:
 def stopped(directory: Path) -> TwinState | None:
     """The state of a twin that was started here and is gone now (killed, crashed, machine restarted)."""
     state = read_state(directory)
-    if state is None or (_alive(state.pid) and healthy(state.url)):
+    if state is None or (alive(state.pid) and healthy(state.url)):
         return None
     return state
 
