@@ -17,6 +17,7 @@ import pytest
 
 from mlops.core.config import Config, load_config
 from mlops.local.bootstrap import Bootstrapped, bootstrap, root_access_key
+from mlops.local.oidc import connection_roles
 from mlops.local.pipeline_credentials import connection_credentials
 from mlops.local.server import TwinServer
 from mlops.local.twin import TwinState
@@ -30,6 +31,9 @@ class Twin:
     server: TwinServer
     config: Config
     made: Bootstrapped
+    # The stacks each account had when bootstrap reported the automation account ready (`mlops demo` starts
+    # the build then), and whether the connection roles and the approval queue were in place.
+    at_automation_ready: dict[str, Any]
 
     def session(self, account: str = "automation") -> boto3.Session:
         # The account's administrator (the twin's root credentials of it), as `mlops local env --account` gives.
@@ -75,13 +79,25 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     untraced_requests(patch)
     patch.setenv("AWS_ENDPOINT_URL", server.url)
     patch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
+    seen: dict[str, Any] = {}
+
+    def automation_ready(made: Bootstrapped) -> None:
+        for account in ACCOUNTS:
+            cloudformation = boto3.Session(
+                aws_access_key_id=root_access_key(account), aws_secret_access_key="x", region_name=config.region
+            ).client("cloudformation", endpoint_url=server.url)
+            seen[account] = sorted(s["StackName"] for s in cloudformation.describe_stacks()["Stacks"])
+        seen["connection roles"] = sorted(connection_roles(server.state_dir))
+        seen["approval queue"] = made.approval_queue_url
+
     try:
         made = bootstrap(
             config,
             boto3.Session(aws_access_key_id="twin-automation", aws_secret_access_key="x", region_name=config.region),
             directory=server.state_dir,
+            automation_ready=automation_ready,
         )
-        yield Twin(server=server, config=config, made=made)
+        yield Twin(server=server, config=config, made=made, at_automation_ready=seen)
     finally:
         patch.undo()
         server.stop()

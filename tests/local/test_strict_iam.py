@@ -372,7 +372,7 @@ def test_a_dead_engine_refuses_instead_of_allowing(tmp_path: Path) -> None:
 
 
 def test_a_service_principal_assumes_only_roles_that_trust_it(server: TwinServer) -> None:
-    from mlops.local.iam.state import service_access_key
+    from mlops.local.twin_state import service_access_key
 
     trust = {
         "Version": "2012-10-17",

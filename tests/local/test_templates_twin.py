@@ -22,7 +22,8 @@ import pytest
 from mlops.cli import main
 from mlops.core.aws import SessionRefreshError, assume_role_session
 from mlops.core.errors import PipelineRunError
-from mlops.infra.templates import load_template, template_path
+from mlops.core.identities import identities
+from mlops.infra.templates import load_template, template_path, use_case_names
 from mlops.local.bootstrap import APPROVAL_QUEUE, APPROVAL_RULE
 from mlops.local.oidc import Issuer
 from mlops.local.pipeline_credentials import connection_credentials
@@ -56,6 +57,23 @@ def template_roles(account: str) -> set[str]:
     if account == "prod":  # only prod has a drift alarm (mlops.yaml): its state changes go to the automation bus
         stage.add("mlops-drift-alarm-forward")
     return {"mlops-infra", "mlops-cloudformation"} | names.get(account, stage)
+
+
+def test_the_automation_account_is_complete_before_staging_and_prod_are_provisioned(twin: Twin) -> None:
+    # `mlops demo` starts the build when bootstrap reports the automation account ready: by then that account has
+    # all of its stacks (shared, each use case's, access), every connection has its role entry and the approval
+    # rule has its queue, while staging and prod have nothing yet.
+    seen = twin.at_automation_ready
+    final = {
+        account: sorted(s["StackName"] for s in twin.client("cloudformation", account).describe_stacks()["Stacks"])
+        for account in ("automation", "staging", "prod")
+    }
+    assert seen["automation"] == final["automation"]
+    assert len(final["automation"]) == 2 + len(use_case_names(twin.config))  # shared, access, one per use case
+    assert seen["staging"] == [] and seen["prod"] == []
+    assert final["staging"] and final["prod"]
+    assert seen["connection roles"] == sorted(c.name for c in identities(twin.config).connections)
+    assert seen["approval queue"].endswith(f"/{APPROVAL_QUEUE}")
 
 
 @pytest.mark.parametrize("account", ["automation", "staging", "prod"])

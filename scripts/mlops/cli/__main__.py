@@ -1,7 +1,5 @@
 """`python -m mlops.cli …` runs the command line (the pipelines call `mlops`; tests use both)."""
 
-import sys
+from mlops.cli import run
 
-from mlops.cli.root import main
-
-sys.exit(main())
+run()

@@ -226,15 +226,15 @@ def build_run(
         json.dumps({"pipeline_execution_arn": execution.arn, "build_id": build_id, "manifest": execution.manifest_uri})
     )
     if wait:
-        # Polling the twin costs milliseconds and its executions take seconds: poll it every 0.25-0.5 s,
-        # so the wait ends within half a second of the execution (SageMaker: back off to 30 s).
+        # Polling the twin costs milliseconds and its executions take seconds: poll it every 0.1-0.2 s,
+        # so the wait ends within 0.2 s of the execution (SageMaker: back off to 30 s).
         local = obj.config.is_local
         wait_for(
             sm,
             execution.arn,
             timeout_seconds=timeout or obj.config.build.wait_timeout_seconds,
-            poll_seconds=0.5 if local else 30.0,
-            first_poll_seconds=0.25 if local else 1.0,
+            poll_seconds=0.2 if local else 30.0,
+            first_poll_seconds=0.1 if local else 1.0,
             progress=progress,
         )
     if tracker is not None:

@@ -171,7 +171,14 @@ def bootstrap(
     *,
     directory: Path,
     progress: Callable[[str], None] = lambda _m: None,
+    automation_ready: Callable[[Bootstrapped], None] = lambda _made: None,
 ) -> Bootstrapped:
+    """Provision the three accounts from infra/templates, one account at a time, the automation account first.
+
+    `automation_ready` is called once the automation account is complete (its stacks, its access stack, the
+    connection roles and the approval rule's queue), before the staging and prod accounts: a build needs
+    nothing else, so `mlops demo` starts it then (the gaps it is given are the automation account's only).
+    """
     region = config.region
     del automation  # the stacks are deployed by each account's root session, the automation one included
     issuer = Issuer.create(
@@ -187,6 +194,10 @@ def bootstrap(
     gaps: list[str] = []
     artifact_key_arn = ""
     bridge_dlq_url = ""
+    queue_url = ""
+    # Each service connection and the role it is configured with (mlops/core/identities.py); under "both"
+    # the twin's connections present Entra tokens, and the legacy path is tested on its own.
+    entra = config.azure_devops.oidc_issuer != "legacy"
     started = time.perf_counter()
     for account in ACCOUNTS:
         spec = stack_spec(config, account, _overrides(config, issuer, account, artifact_key_arn, code))
@@ -203,41 +214,46 @@ def bootstrap(
             f"{spec.stack_name}: {result.outcome} from {spec.template_path.name}, {len(done.created)} twin addition(s)"
         )
         # Then each use case's stack, on the shared stack's roles and outputs (as `mlops infra deploy` does).
-        use_cases_started = time.perf_counter()
+        account_started = time.perf_counter()
         outputs = stack_outputs(session.client("cloudformation"), spec.stack_name)
         names = use_case_names(config)
         for name in names:
             use_case = use_case_stack_spec(config, account, name, outputs)
             _deploy(session, use_case, account, directory)
             gaps += supplement(session, use_case, progress=lambda _m: None).gaps
-        progress(
-            f"{account}: {len(names)} use case stack(s) from use-case.yaml "
-            f"in {time.perf_counter() - use_cases_started:.2f}s"
-        )
-    # Each service connection and the role it is configured with (mlops/core/identities.py); under "both"
-    # the twin's connections present Entra tokens, and the legacy path is tested on its own.
-    entra = config.azure_devops.oidc_issuer != "legacy"
-    # Each account's access stack (access.yaml), as its administrator deploys it once after the mlops stack.
-    access_started = time.perf_counter()
-    for account in ACCOUNTS:
+        # Then the account's access stack (access.yaml), as its administrator deploys it once after the mlops stack.
         access: dict[str, str] = {"AzureDevOpsOrganizationId": organization_id(config)}
         if entra:
             infra = identities(config).connection(f"infra-{account}").name
             access["InfraEntraSubject"] = issuer.entra_subject(config.azure_devops.project, infra)
-        _deploy(sessions[account], stack_spec(config, account, access, access=True), account, directory)
-    progress(f"access stacks (infrastructure connection roles) in {time.perf_counter() - access_started:.2f}s")
-    write_connection_roles(
-        directory,
-        {
-            c.name: {"account": c.account, "role_arn": role_arn(config, c), "entra": entra}
-            for c in identities(config).connections
-        },
-    )
-    try:
-        queue_url = _route_approvals_to_queue(sessions["automation"])
-    except (botocore.exceptions.ClientError, ValueError) as exc:
-        message = error_message(exc) if isinstance(exc, botocore.exceptions.ClientError) else str(exc)
-        raise TwinError(f"the twin could not route the approval rule {APPROVAL_RULE} to its queue: {message}") from exc
+        _deploy(session, stack_spec(config, account, access, access=True), account, directory)
+        progress(
+            f"{account}: {len(names)} use case stack(s) from use-case.yaml and the access stack "
+            f"(infrastructure connection role) in {time.perf_counter() - account_started:.2f}s"
+        )
+        if account == "automation":
+            write_connection_roles(
+                directory,
+                {
+                    c.name: {"account": c.account, "role_arn": role_arn(config, c), "entra": entra}
+                    for c in identities(config).connections
+                },
+            )
+            try:
+                queue_url = _route_approvals_to_queue(session)
+            except (botocore.exceptions.ClientError, ValueError) as exc:
+                message = error_message(exc) if isinstance(exc, botocore.exceptions.ClientError) else str(exc)
+                raise TwinError(
+                    f"the twin could not route the approval rule {APPROVAL_RULE} to its queue: {message}"
+                ) from exc
+            automation_ready(
+                Bootstrapped(
+                    approval_queue_url=queue_url,
+                    bridge_dlq_url=bridge_dlq_url,
+                    kms_key_arn=artifact_key_arn,
+                    gaps=[*KNOWN_GAPS, *gaps],
+                )
+            )
     gaps = [*KNOWN_GAPS, *gaps]
     progress(f"three accounts provisioned from infra/templates in {time.perf_counter() - started:.1f}s")
     for gap in gaps:

@@ -30,6 +30,7 @@ import boto3
 
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError
+from mlops.core.identities import identities
 from mlops.core.use_cases import quality_metrics
 from mlops.local.ado_checks import FakeProjectChecks, fake_approver, webhook_pipelines
 from mlops.local.bootstrap import APPROVAL_RULE
@@ -82,7 +83,7 @@ def bridge_environment(
 ) -> dict[str, str]:
     """The bridge Lambda's environment as the template deploys it: its function's variables, the operator's
     Azure DevOps PAT in the template's (empty) secret (docs/setup.md), and its execution role's session."""
-    from mlops.local.iam.state import service_access_key
+    from mlops.local.twin_state import service_access_key
 
     function = automation.client("lambda").get_function_configuration(FunctionName=BRIDGE_FUNCTION)
     variables = {k: str(v) for k, v in ((function.get("Environment") or {}).get("Variables") or {}).items()}
@@ -183,6 +184,7 @@ class Flow:
         self._fake: FakeAzureDevOps | None = None
         self._bridge_env: concurrent.futures.Future[dict[str, str]] | None = None
         self._twin_done = threading.Event()
+        self._automation_up = threading.Event()  # the automation account is provisioned: a build can start
         self._twin_failure: BaseException | None = None
         self._ado_token = "twin-pat-" + os.urandom(8).hex()
 
@@ -255,10 +257,12 @@ class Flow:
         except BaseException as exc:  # handed to whoever waits for the twin (_wait_for_twin)
             self._twin_failure = exc
         finally:
+            self._automation_up.set()
             self._twin_done.set()
 
-    def _wait_for_twin(self) -> None:
-        self._twin_done.wait()
+    def _wait_for_twin(self, *, automation_only: bool = False) -> None:
+        """Until the twin is up, or with `automation_only` until its automation account is (raises why not)."""
+        (self._automation_up if automation_only else self._twin_done).wait()
         if self._twin_failure is not None:
             raise DemoError(
                 f"the twin did not come up: {str(self._twin_failure).splitlines()[0]}",
@@ -268,13 +272,28 @@ class Flow:
     def _twin_up(self) -> str:
         down(self.twin_directory)  # a fresh twin: the demo shows the first run, not a cached one
         # MLflow starts with the build (its ~5 s of imports would compete with the first stage for the cores).
+        # The build starts once the automation account is provisioned; staging and prod follow beside it.
         state, _ = up(
-            self.config, self.twin_directory, time_scale=0.001, progress=self.progress, mlflow_at_first_build=True
+            self.config,
+            self.twin_directory,
+            time_scale=0.001,
+            progress=self.progress,
+            mlflow_at_first_build=True,
+            automation_ready=self._on_automation_ready,
         )
+        return state.url
+
+    def _on_automation_ready(self, state: TwinState) -> None:
         self._state = state
         self._automation = automation_session(state.url, self.config.region)
         os.environ.update(environment(state, "automation"))
-        return state.url
+        self._automation_up.set()
+
+    def _connection_ready(self, name: str) -> None:
+        """A service connection of the automation account is usable once that account is; the others wait for
+        the whole twin."""
+        connection = identities(self.config).by_name(name)
+        self._wait_for_twin(automation_only=connection is not None and connection.account == "automation")
 
     @property
     def state(self) -> TwinState:
@@ -295,7 +314,7 @@ class Flow:
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         return {
             "sources_dir": self.repo_root,
-            "service_connections": TwinServiceConnections(self.twin_directory, twin_ready=self._wait_for_twin),
+            "service_connections": TwinServiceConnections(self.twin_directory, twin_ready=self._connection_ready),
             "env": env,
             "progress": self._runner_progress,
         }
@@ -345,7 +364,7 @@ class Flow:
         return f"{self.report.model_package_arn} " + " ".join(f"{k}={v:.4f}" for k, v in self.report.metrics.items())
 
     def _prepare_bridge_environment(self, org_url: str) -> dict[str, str]:
-        self._wait_for_twin()
+        self._wait_for_twin(automation_only=True)  # the bridge Lambda lives in the automation account
         return bridge_environment(
             self.automation, self.config, self.state.url, self.twin_directory, org_url=org_url, token=self._ado_token
         )

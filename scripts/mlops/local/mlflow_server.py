@@ -80,6 +80,8 @@ class MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_TRACKING"))}
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        # A server on the user's machine, started for them: it sends nothing to MLflow's usage telemetry.
+        env["MLFLOW_DISABLE_TELEMETRY"] = "true"
         with (self.root / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),

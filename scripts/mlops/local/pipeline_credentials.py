@@ -86,11 +86,12 @@ class TwinServiceConnections:
         directory: Path,
         aliases: Mapping[str, str] | None = None,
         *,
-        twin_ready: Callable[[], None] = lambda: None,
+        twin_ready: Callable[[str], None] = lambda _name: None,
     ) -> None:
         """`aliases`: extra names, each standing for one of the twin's connections (`mlops pipelines run
-        --service-connection NAME=CONNECTION`). `twin_ready` blocks until the twin is up (or raises why it is
-        not): `mlops demo` starts the twin beside the build's first stage, which needs no AWS."""
+        --service-connection NAME=CONNECTION`). `twin_ready(connection)` blocks until the twin can serve that
+        connection (or raises why it cannot): `mlops demo` starts the twin beside the build's first stage, which
+        needs no AWS."""
         self.directory = directory
         self.aliases = dict(aliases or {})
         self.twin_ready = twin_ready
@@ -99,7 +100,7 @@ class TwinServiceConnections:
     def __call__(self, name: str) -> Mapping[str, str]:
         if name not in self._cache:
             try:
-                self.twin_ready()
+                self.twin_ready(self.aliases.get(name, name))
             except MlopsError as exc:  # the runner fails the step on its own errors, and goes on
                 raise PipelineRunError(
                     f"service connection {name!r} needs the local twin, which did not come up: {exc.message}",

@@ -51,7 +51,6 @@ from mlops.local import step_launcher
 from mlops.local.endpoints import Hosting, InvocationError, error_body
 from mlops.local.executor import Execution, Executor, StepCache
 from mlops.local.iam.gate import IamGate
-from mlops.local.iam.state import service_access_key, service_key_account
 from mlops.local.mlflow_server import MlflowServer
 from mlops.local.monitoring import MonitoringRunner, MonitoringSchedules, ScheduleError
 from mlops.local.moto_fixes import (
@@ -69,6 +68,7 @@ from mlops.local.paths import SERVER_FILE
 from mlops.local.registry_events import state_change_entry
 from mlops.local.strict.gate import RequestGate
 from mlops.local.twin_state import TWIN_ACCESS_KEY as TWIN_ACCESS_KEY
+from mlops.local.twin_state import service_access_key, service_key_account
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import boto3
 
 from mlops.core.config import Config
 from mlops.local import mlflow_server
-from mlops.local.bootstrap import bootstrap
+from mlops.local.bootstrap import Bootstrapped, bootstrap
 from mlops.local.errors import TwinError
 from mlops.local.paths import twin_dir as twin_dir  # re-exported: callers import it from here
 from mlops.local.strict.gate import strict_requests_from
@@ -66,8 +66,13 @@ def up(
     iam_mode: str | None = None,
     mlflow: bool | None = None,
     mlflow_at_first_build: bool = False,
+    automation_ready: Callable[[TwinState], None] | None = None,
 ) -> tuple[TwinState, bool]:
     """Start the twin (or find it running). Returns the state and whether it was started now.
+
+    With `automation_ready`, the state file is written as soon as the automation account is provisioned (a
+    build needs nothing more, and commands find the twin by that file), and `automation_ready` is called with
+    it; the staging and prod accounts follow before this returns. Without it, the file is written at the end.
 
     `mlflow` starts the twin's MLflow tracking server beside it (in the background: readiness does not wait);
     None leaves it to MLOPS_TWIN_MLFLOW (default on). `mlflow_at_first_build` starts it only at the twin's first
@@ -82,6 +87,8 @@ def up(
         )
     existing = running(directory)
     if existing is not None:
+        if automation_ready is not None:
+            automation_ready(existing)
         return existing, False
     crashed = stopped(directory)
     if crashed is not None:
@@ -141,25 +148,43 @@ def up(
         f"twin server on {url} (pid {process.pid}, requests {requests_mode(url)}); "
         "provisioning the three accounts from infra/templates"
     )
+
+    def state_of(made: Bootstrapped) -> TwinState:
+        return TwinState(
+            url=url,
+            pid=process.pid,
+            region=config.region,
+            accounts=accounts,
+            approval_queue_url=made.approval_queue_url,
+            bridge_dlq_url=made.bridge_dlq_url,
+            started=time.time(),
+            mlflow_url=described.get("mlflow_url") or "",
+        )
+
+    def automation_done(made: Bootstrapped) -> None:
+        if automation_ready is not None:
+            state = state_of(made)
+            (directory / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
+            automation_ready(state)
+
     try:
-        made = bootstrap(config, automation_session(url, config.region), directory=directory, progress=progress)
+        made = bootstrap(
+            config,
+            automation_session(url, config.region),
+            directory=directory,
+            progress=progress,
+            automation_ready=automation_done,
+        )
     except BaseException:
-        # No state file is written yet, so `down` could not find this server: stop it here, or it runs on.
+        # `down` finds a server by its state file, which is written only when the automation account is ready
+        # (and only for an `automation_ready` caller): stop the server here, or it runs on.
+        (directory / STATE_FILE).unlink(missing_ok=True)
         os.killpg(process.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
         mlflow_server.stop_recorded(directory)
         raise
-    state = TwinState(
-        url=url,
-        pid=process.pid,
-        region=config.region,
-        accounts=accounts,
-        approval_queue_url=made.approval_queue_url,
-        bridge_dlq_url=made.bridge_dlq_url,
-        started=time.time(),
-        mlflow_url=described.get("mlflow_url") or "",
-    )
+    state = state_of(made)
     (directory / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
     return state, True
 

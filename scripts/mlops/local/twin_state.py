@@ -21,9 +21,31 @@ TWIN_SECRET = "twin"  # noqa: S105 - the twin accepts any secret; this one is pu
 TWIN_ACCESS_KEY = "twin-automation"  # unknown to moto's IAM: requests with it act as the automation account
 
 
+# Keys the twin uses where an AWS service acts for the account (Lambda assuming a function's role,
+# SageMaker assuming a job's role): `twin-service-lambda` calls as the principal lambda.amazonaws.com.
+SERVICE_KEY_PREFIX = "twin-service-"
+
+
 def root_access_key(account: str) -> str:
     """The twin's root credentials of one account (server.py maps them to the account's id)."""
     return f"twin-{account}"
+
+
+def service_access_key(service: str, account: str | None = None) -> str:
+    """The access key with which the twin acts as `<service>.amazonaws.com` (e.g. "lambda").
+
+    With `account`, the service acts for that account (aws:SourceAccount), e.g. SageMaker running a
+    monitoring job in the prod account; without it, for the account the request is mapped to.
+    """
+    return f"{SERVICE_KEY_PREFIX}{service}" + (f".{account}" if account else "")
+
+
+def service_key_account(access_key: str) -> str | None:
+    """The account a service access key acts for, if it names one."""
+    if not access_key.startswith(SERVICE_KEY_PREFIX):
+        return None
+    _, _, account = access_key.removeprefix(SERVICE_KEY_PREFIX).partition(".")
+    return account or None
 
 
 @dataclass(frozen=True)

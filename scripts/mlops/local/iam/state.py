@@ -25,27 +25,9 @@ from moto.sns.models import sns_backends
 from moto.sqs.models import sqs_backends
 from moto.sts.models import sts_backends
 
+from mlops.local.twin_state import SERVICE_KEY_PREFIX, service_key_account
+
 PARTITION = "aws"
-# Keys the twin uses where an AWS service acts for the account (Lambda assuming a function's role,
-# SageMaker assuming a job's role): `twin-service-lambda` calls as the principal lambda.amazonaws.com.
-SERVICE_KEY_PREFIX = "twin-service-"
-
-
-def service_access_key(service: str, account: str | None = None) -> str:
-    """The access key with which the twin acts as `<service>.amazonaws.com` (e.g. "lambda").
-
-    With `account`, the service acts for that account (aws:SourceAccount), e.g. SageMaker running a
-    monitoring job in the prod account; without it, for the account the request is mapped to.
-    """
-    return f"{SERVICE_KEY_PREFIX}{service}" + (f".{account}" if account else "")
-
-
-def service_key_account(access_key: str) -> str | None:
-    """The account a service access key acts for, if it names one."""
-    if not access_key.startswith(SERVICE_KEY_PREFIX):
-        return None
-    _, _, account = access_key.removeprefix(SERVICE_KEY_PREFIX).partition(".")
-    return account or None
 
 
 ROOT_POLICY_NAME = "account root (the twin's bootstrap credentials)"
