@@ -291,3 +291,43 @@ def test_validate_refuses_prod_outside_a_deployment_job(tmp_path: Path) -> None:
     assert [p.split(":")[1] for p in problems] == ["6", "7"], problems  # Smoke runs after the gate: allowed
     assert "`mlops deploy --stage prod --model-package-arn x` changes prod" in problems[0]
     assert "prod service connection 'aws-deploy-prod'" in problems[1]
+
+
+_STEPS_THE_QUICK_CHECK_MUST_JUDGE_AS_THE_SCHEMA_DOES = [
+    "- script: echo hi",
+    "- script: echo hi\n  displayName: x\n  unknownKey: 1",
+    "- task: AWSShellScript@1\n  inputs:\n    awsCredentials: c\n    scriptType: inline\n    inlineScript: echo",
+    "- task: AWSShellScript@1\n  inputs:\n    awsCredentials: c\n    notAnInput: x",
+    "- task: PublishTestResults@2\n  inputs:\n    testResultsFiles: '*.xml'",
+    "- task: PublishTestResults@2\n  inputs:\n    testResultsFile: '*.xml'",
+    "- task: NoSuchTask@9",
+    "- task:\n    nested: mapping\n  inputs: {}",
+    "- task: Bash@3\n  script: echo hi",
+    "- bash: echo hi\n  task: Bash@3",
+    "- checkout: self\n  task: Bash@3",
+]
+
+
+@pytest.mark.parametrize("steps", _STEPS_THE_QUICK_CHECK_MUST_JUDGE_AS_THE_SCHEMA_DOES)
+def test_the_quick_validity_check_agrees_with_the_schema(steps: str) -> None:
+    # validate_document asks a validator that tries only the named task's branch whether a file is valid, and
+    # the full one for the errors of an invalid file: the two must agree on every file, valid or not.
+    from mlops.pipelines.loader import load_yaml_text
+    from mlops.pipelines.schema import _validator, _validity_check, azure_view
+
+    text = "trigger: none\npool:\n  vmImage: ubuntu-latest\nsteps:\n" + "\n".join(
+        "  " + line for line in steps.splitlines()
+    )
+    data = azure_view(load_yaml_text(text, "t.yml"), "t.yml")
+    assert _validity_check().is_valid(data) == _validator().is_valid(data)
+
+
+def test_the_quick_validity_check_agrees_with_the_schema_on_our_files() -> None:
+    from mlops.pipelines.loader import load_yaml
+    from mlops.pipelines.schema import _validator, _validity_check, azure_view
+
+    files = default_files(REPO_ROOT)
+    assert files
+    for path in files:
+        data = azure_view(load_yaml(path), path.name)
+        assert _validity_check().is_valid(data) == _validator().is_valid(data) is True, path

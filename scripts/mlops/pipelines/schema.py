@@ -102,14 +102,50 @@ def known_tasks() -> dict[str, str]:
     return names
 
 
+def _keywords() -> dict[str, Any]:
+    regex = RegexImplementation(RegexVariantName.nonunicode)
+    return {"pattern": regex.pattern_keyword, "patternProperties": regex.patternProperties_keyword}
+
+
 @functools.cache
 def _validator() -> jsonschema.protocols.Validator:
-    regex = RegexImplementation(RegexVariantName.nonunicode)
-    cls = jsonschema.validators.extend(
-        jsonschema.Draft7Validator,
-        {"pattern": regex.pattern_keyword, "patternProperties": regex.patternProperties_keyword},
-    )
-    return cls(schema())
+    """The schema's validator: its errors are what `validate_document` reports."""
+    return jsonschema.validators.extend(jsonschema.Draft7Validator, _keywords())(schema())
+
+
+@functools.cache
+def _validity_check() -> jsonschema.protocols.Validator:
+    """A validator that answers only valid-or-not, as `_validator` would, without trying every task.
+
+    Every step is checked against the task form, whose anyOf has one branch per known task (about 260), each
+    requiring `task` and matching it to one name. A step whose task names a branch is valid under the anyOf if
+    that branch accepts it (else every branch is tried, as usual); a step without `task` matches no branch.
+    `validate_document` asks this first and asks `_validator` for the errors of an invalid file only, so the
+    messages are the full validator's.
+    """
+    task = schema()["definitions"]["task"]
+    branches = task["anyOf"]
+    if not all("task" in branch.get("required", ()) for branch in branches):
+        raise AssertionError("every task branch of the schema was expected to require `task`")
+    by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for branch in branches:
+        by_name[branch["properties"]["task"]["pattern"].removeprefix("^").removesuffix("$")].append(branch)
+    any_of = jsonschema.Draft7Validator.VALIDATORS["anyOf"]
+
+    def task_any_of(validator: Any, subschemas: Any, instance: Any, node: Any) -> Iterator[Any]:
+        # Each answer is exact (the step is a oneOf's branch, where a wrong "invalid" could make it valid).
+        if node is task and validator.is_type(instance, "object"):
+            if "task" not in instance:
+                yield jsonschema.ValidationError("no branch of the task form accepts a step without `task`")
+                return
+            name = instance["task"]
+            if isinstance(name, str) and any(
+                next(validator.descend(instance, branch), None) is None for branch in by_name.get(name, ())
+            ):
+                return
+        yield from any_of(validator, subschemas, instance, node)
+
+    return jsonschema.validators.extend(jsonschema.Draft7Validator, {**_keywords(), "anyOf": task_any_of})(schema())
 
 
 def stringified(node: Any, file: str, line: int) -> Any:
@@ -203,11 +239,16 @@ def _task_steps(node: Any) -> Iterator[dict[str, Any]]:
             yield from _task_steps(item)
 
 
+def azure_view(document: Any, file: str) -> Any:
+    """What the schema validates: the loaded YAML with Azure's strings, and `${{ }}` expressions transformed."""
+    return AZURE_TRANSFORM.on_data(stringified(document, file, 1))
+
+
 def validate_document(document: Any, file: str) -> list[Problem]:
     """Schema problems of one loaded file, each with a line."""
     if document is None:
         return [Problem(file, 1, "the file is empty")]
-    data = AZURE_TRANSFORM.on_data(stringified(document, file, 1))
+    data = azure_view(document, file)
     problems: list[Problem] = []
     unknown_task_nodes: set[int] = set()
     for step in _task_steps(data):
@@ -219,7 +260,8 @@ def validate_document(document: Any, file: str) -> list[Problem]:
             hint = f"; did you mean {known_tasks()[close[0]]!r}?" if close else ""
             problems.append(Problem(file, _line(step["task"]), f"unknown task {name!r}{hint}"))
             unknown_task_nodes.add(id(step))
-    for error in _validator().iter_errors(data):
+    errors = [] if _validity_check().is_valid(data) else _validator().iter_errors(data)
+    for error in errors:
         for refined in _refine(error):
             if _inside_unknown_task(data, refined, unknown_task_nodes):
                 continue
