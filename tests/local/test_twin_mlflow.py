@@ -8,13 +8,14 @@ tests/e2e/test_flow.py; here no twin is booted, so this costs a fraction of a se
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from pathlib import Path
 
 import pytest
 
 from mlops.local.errors import TwinError
-from mlops.local.mlflow_server import PID_FILE, MlflowServer, enabled_from, lazy_from
+from mlops.local.mlflow_server import NICENESS, PID_FILE, MlflowServer, enabled_from, lazy_from
 from mlops.local.paths import mlflow_url
 from mlops.local.twin import TwinState, down, environment
 
@@ -37,6 +38,8 @@ def test_down_stops_an_mlflow_server_whose_twin_is_gone(tmp_path: Path) -> None:
     pid = int((directory / "mlflow" / PID_FILE).read_text())
     assert server.process is not None and pid == server.process.pid
     assert _group_running(pid), "the MLflow server runs in a process group of its own"
+    # At the lowest priority: it takes only the CPU a build leaves idle (and uvicorn, forked later, inherits it).
+    assert os.getpriority(os.PRIO_PROCESS, pid) == NICENESS == 19
     started = time.monotonic()
     assert down(directory) is False  # no twin state: the twin server was not running
     assert _group_running(pid) == []  # ... but its orphaned MLflow server was stopped

@@ -271,14 +271,13 @@ class Flow:
 
     def _twin_up(self) -> str:
         down(self.twin_directory)  # a fresh twin: the demo shows the first run, not a cached one
-        # MLflow starts with the build (its ~5 s of imports would compete with the first stage for the cores).
-        # The build starts once the automation account is provisioned; staging and prod follow beside it.
+        # The build starts once the automation account is provisioned; staging and prod follow beside it. MLflow
+        # starts with the twin, at the lowest CPU priority (mlops.local.mlflow_server).
         state, _ = up(
             self.config,
             self.twin_directory,
             time_scale=0.001,
             progress=self.progress,
-            mlflow_at_first_build=True,
             automation_ready=self._on_automation_ready,
         )
         return state.url

@@ -1,10 +1,12 @@
 """The twin's MLflow tracking server: a real `mlflow server` on 127.0.0.1, sqlite backend, local artifacts.
 
 The twin server process starts it beside itself (`TwinServer` owns it: `stop()` stops it, also when the
-state folder disappears) and does not wait for it: `mlflow server` needs about 5 s of CPU to come up, and
-nothing needs it before a build's execution has finished, when `mlops build run --wait` waits for
-`/health` (model_build.tracking.wait_reachable). It runs at a lower CPU priority so that, on a 2-core
-machine, it yields to the build steps it overlaps with.
+state folder disappears) and does not wait for it: `mlflow server` needs about 6 s of CPU to come up (two
+processes import MLflow one after the other: its command line, then uvicorn's app), and nothing needs it
+before a build's execution has finished, when `mlops build run --wait` waits for `/health`
+(model_build.tracking.wait_reachable). It runs at the lowest CPU priority (nice 19): on a 2-core machine it
+takes only the CPU the build leaves idle, so it starts with the twin and is up when the first execution ends
+(`mlops demo`: starting it at the first pipeline write instead left `build run` waiting 1.6 s for it).
 
 What it keeps lives under the twin's folder (`mlflow/mlflow.db`, `mlflow/artifacts/`), so `mlops local
 down` removes it with the rest. The server's job runner (huey consumers that fork workers of their own)
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from mlops.local.errors import TwinError
 
-NICENESS = 10
+NICENESS = 19
 ENABLE_ENV = "MLOPS_TWIN_MLFLOW"
 PID_FILE = "server.pid"
 

@@ -589,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mlflow-at-first-build",
         action="store_true",
-        help="start the MLflow tracking server at the first pipeline write, not now (`mlops demo`)",
+        help="start the MLflow tracking server at the first pipeline write, not now (MLOPS_TWIN_MLFLOW=lazy)",
     )
     args = parser.parse_args(argv)
     botocore_data.share()  # moto and the twin's own clients parse botocore's data files once

@@ -76,7 +76,7 @@ def up(
 
     `mlflow` starts the twin's MLflow tracking server beside it (in the background: readiness does not wait);
     None leaves it to MLOPS_TWIN_MLFLOW (default on). `mlflow_at_first_build` starts it only at the twin's first
-    pipeline write (its address is known at once): `mlops demo`, whose first stage competes for the cores.
+    pipeline write (its address is known at once): the tests' twins, most of which never build.
 
     `strict_requests` None leaves request validation to MLOPS_TWIN_STRICT_REQUESTS (default on).
     """
