@@ -9,12 +9,14 @@ import os
 import shutil
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlops.cli import main
 from mlops.local.server import watch_state_dir
-from mlops.local.twin import read_state
+from mlops.local.twin import TwinState, read_state
+from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -103,6 +105,33 @@ def test_a_twin_whose_provisioning_fails_does_not_stay_behind(
     assert len(started) == 1
     with pytest.raises(ProcessLookupError):
         os.kill(started[0], 0)  # stopped and reaped: no server is left running
+
+
+def test_a_twin_failing_after_its_automation_account_removes_the_state_it_wrote_early(
+    twin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `mlops demo` asks for the state once the automation account is ready (its build starts then); when staging
+    # or prod fail afterwards, the server is stopped and that state file goes too, so nothing finds a dead twin.
+    from mlops.core.config import load_config
+    from mlops.local import twin
+    from mlops.local.bootstrap import Bootstrapped
+
+    seen: list[tuple[str, bool]] = []
+
+    def bootstrap_failing_in_staging(*_args: object, automation_ready: Any, **_kwargs: object) -> object:
+        automation_ready(Bootstrapped(approval_queue_url="q", bridge_dlq_url="d", kms_key_arn="k"))
+        raise RuntimeError("staging failed on purpose")
+
+    def on_ready(state: TwinState) -> None:
+        seen.append((state.approval_queue_url, (twin_dir / "twin.json").exists()))
+
+    monkeypatch.setattr(twin, "bootstrap", bootstrap_failing_in_staging)
+    config = load_config(REPO_ROOT / "mlops.yaml", profile="local", environ={})
+    with pytest.raises(RuntimeError, match="staging failed on purpose"):
+        twin.up(config, twin_dir, automation_ready=on_ready)
+    assert seen == [("q", True)]  # the state was written before the callback ran
+    assert not (twin_dir / "twin.json").exists()
+    assert twin.running(twin_dir) is None
 
 
 def test_a_server_this_process_started_and_that_exited_is_not_alive() -> None:
