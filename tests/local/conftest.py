@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from mlops.core.config import Config, load_config
-from mlops.local.bootstrap import Bootstrapped, bootstrap, root_access_key
+from mlops.local.bootstrap import Bootstrapped, bootstrap, root_access_key, root_session
 from mlops.local.oidc import connection_roles
 from mlops.local.pipeline_credentials import connection_credentials
 from mlops.local.server import TwinServer
@@ -83,9 +83,7 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
 
     def automation_ready(made: Bootstrapped) -> None:
         for account in ACCOUNTS:
-            cloudformation = boto3.Session(
-                aws_access_key_id=root_access_key(account), aws_secret_access_key="x", region_name=config.region
-            ).client("cloudformation", endpoint_url=server.url)
+            cloudformation = root_session(account, config.region).client("cloudformation")  # AWS_ENDPOINT_URL: twin
             seen[account] = sorted(s["StackName"] for s in cloudformation.describe_stacks()["Stacks"])
         seen["connection roles"] = sorted(connection_roles(server.state_dir))
         seen["approval queue"] = made.approval_queue_url

@@ -149,8 +149,10 @@ def up(
         "provisioning the three accounts from infra/templates"
     )
 
-    def state_of(made: Bootstrapped) -> TwinState:
-        return TwinState(
+    written: list[TwinState] = []  # once: when the automation account is ready for an `automation_ready` caller
+
+    def write_state(made: Bootstrapped) -> TwinState:
+        state = TwinState(
             url=url,
             pid=process.pid,
             region=config.region,
@@ -160,12 +162,13 @@ def up(
             started=time.time(),
             mlflow_url=described.get("mlflow_url") or "",
         )
+        (directory / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
+        written.append(state)
+        return state
 
     def automation_done(made: Bootstrapped) -> None:
         if automation_ready is not None:
-            state = state_of(made)
-            (directory / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
-            automation_ready(state)
+            automation_ready(write_state(made))
 
     try:
         made = bootstrap(
@@ -184,9 +187,7 @@ def up(
             process.wait(timeout=10)
         mlflow_server.stop_recorded(directory)
         raise
-    state = state_of(made)
-    (directory / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
-    return state, True
+    return (written[0] if written else write_state(made)), True
 
 
 def down(directory: Path, timeout: float = 10.0) -> bool:

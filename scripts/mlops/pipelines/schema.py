@@ -91,15 +91,15 @@ def schema() -> dict[str, Any]:
     return patched
 
 
+def _task_name(branch: dict[str, Any]) -> str:
+    """The task a branch of the schema's task form is for (its `task` pattern is `^Name@N$`)."""
+    return str(branch["properties"]["task"]["pattern"]).strip("^$")
+
+
 @functools.cache
 def known_tasks() -> dict[str, str]:
     """Task references the schema knows, by lower-cased name (Azure matches them case-insensitively)."""
-    names: dict[str, str] = {}
-    for branch in schema()["definitions"]["task"]["anyOf"]:
-        pattern = branch["properties"]["task"]["pattern"]
-        name = pattern.strip("^$")
-        names[name.lower()] = name
-    return names
+    return {_task_name(branch).lower(): _task_name(branch) for branch in schema()["definitions"]["task"]["anyOf"]}
 
 
 def _keywords() -> dict[str, Any]:
@@ -119,17 +119,18 @@ def _validity_check() -> jsonschema.protocols.Validator:
 
     Every step is checked against the task form, whose anyOf has one branch per known task (about 260), each
     requiring `task` and matching it to one name. A step whose task names a branch is valid under the anyOf if
-    that branch accepts it (else every branch is tried, as usual); a step without `task` matches no branch.
+    that branch accepts it (else every branch is tried, as usual); a step without `task` matches no branch (if
+    a branch did not require `task`, this is the full validator).
     `validate_document` asks this first and asks `_validator` for the errors of an invalid file only, so the
     messages are the full validator's.
     """
     task = schema()["definitions"]["task"]
     branches = task["anyOf"]
     if not all("task" in branch.get("required", ()) for branch in branches):
-        raise AssertionError("every task branch of the schema was expected to require `task`")
+        return _validator()  # a schema of another shape: no shortcut, the full validator answers
     by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for branch in branches:
-        by_name[branch["properties"]["task"]["pattern"].removeprefix("^").removesuffix("$")].append(branch)
+        by_name[_task_name(branch)].append(branch)
     any_of = jsonschema.Draft7Validator.VALIDATORS["anyOf"]
 
     def task_any_of(validator: Any, subschemas: Any, instance: Any, node: Any) -> Iterator[Any]:
